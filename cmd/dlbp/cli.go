@@ -1,0 +1,445 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dlbp/dlbp/pkg/client"
+	"github.com/dlbp/dlbp/pkg/daemon"
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/transport"
+)
+
+// Exit statuses (DESIGN.md).
+const (
+	exitOK          = 0
+	exitJobFailed   = 1
+	exitUsage       = 2
+	exitUnreachable = 3
+)
+
+const usage = `usage:
+  dlbp submit [--lb HOST:PORT] --job NAME [--param KEY=VALUE]... [--reducers R]
+              [--split-size BYTES] [--output DIR|-] [--force] [--detach] [--quiet] [INPUT...]
+  dlbp wait JOB [--output DIR|-] [--force] [--quiet]
+  dlbp status JOB [--json]
+  dlbp jobs [--json]
+  dlbp nodes [--json]
+  dlbp cancel JOB
+
+--lb defaults to $DLBP_LB, then 127.0.0.1:7070; --secret-file to $DLBP_SECRET_FILE.
+INPUT is a file, or - for standard input. Jobs: ` + "%s" + `.
+`
+
+// usageError is a mistake on the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// jobFailed is a job that ended without success: exit status 1.
+type jobFailed struct{ st *protocol.JobStatus }
+
+func (e *jobFailed) Error() string {
+	if e.st.Error != "" {
+		return fmt.Sprintf("job %s %s: %s", e.st.ID, e.st.State, e.st.Error)
+	}
+	return fmt.Sprintf("job %s %s", e.st.ID, e.st.State)
+}
+
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := env{stdin, stdout, stderr}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(stderr, usage, strings.Join(job.Names(), ", "))
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	cmds := map[string]func(context.Context, []string) error{
+		"submit": e.submit, "wait": e.wait, "status": e.status,
+		"jobs": e.jobs, "nodes": e.nodes, "cancel": e.cancel,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "dlbp: unknown command %q\n", args[0])
+		fmt.Fprintf(stderr, usage, strings.Join(job.Names(), ", "))
+		return exitUsage
+	}
+	err := cmd(ctx, args[1:])
+	var ue *usageError
+	var jf *jobFailed
+	var de *transport.DialError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "dlbp %s: %v\n", args[0], err)
+		return exitUsage
+	case errors.As(err, &jf):
+		fmt.Fprintf(stderr, "dlbp: %v\n", err)
+		return exitJobFailed
+	case errors.As(err, &de):
+		fmt.Fprintf(stderr, "dlbp: cannot reach maplb at %s: %v\n", de.Addr, de.Err)
+		return exitUnreachable
+	case transport.CodeOf(err) == transport.CodeBadRequest:
+		fmt.Fprintf(stderr, "dlbp %s: %v\n", args[0], err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "dlbp %s: %v\n", args[0], err)
+		return exitJobFailed
+	}
+}
+
+// common holds the flags every command has.
+type common struct {
+	lb, secretFile string
+	quiet          bool
+}
+
+func (e env) flags(name string, c *common) *flag.FlagSet {
+	fs := flag.NewFlagSet("dlbp "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	lb := os.Getenv("DLBP_LB")
+	if lb == "" {
+		lb = "127.0.0.1:7070"
+	}
+	fs.StringVar(&c.lb, "lb", lb, "maplb address HOST:PORT")
+	fs.StringVar(&c.secretFile, "secret-file", os.Getenv("DLBP_SECRET_FILE"), "file holding the cluster secret")
+	fs.BoolVar(&c.quiet, "quiet", false, "print no progress")
+	return fs
+}
+
+// parse parses flags and positional arguments in any order.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func (c *common) client() (*client.Client, error) {
+	var secret []byte
+	if c.secretFile != "" {
+		s, err := os.ReadFile(c.secretFile)
+		if err != nil {
+			return nil, usagef("--secret-file: %v", err)
+		}
+		secret = []byte(strings.TrimSpace(string(s)))
+	}
+	return client.New(c.lb, secret), nil
+}
+
+type params map[string]string
+
+func (p params) String() string { return "" }
+func (p params) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	p[k] = v
+	return nil
+}
+
+func (e env) submit(ctx context.Context, args []string) error {
+	var c common
+	fs := e.flags("submit", &c)
+	name := fs.String("job", "", "job to run: "+strings.Join(job.Names(), ", "))
+	ps := params{}
+	fs.Var(ps, "param", "job parameter KEY=VALUE (repeatable)")
+	reducers := fs.Int("reducers", 1, "reduce partitions R")
+	split := fs.String("split-size", "0", "bytes per map task (0: chosen by maplb)")
+	output := fs.String("output", "-", "directory for part files, or - for standard output")
+	force := fs.Bool("force", false, "let --output DIR replace a non-empty directory")
+	detach := fs.Bool("detach", false, "print the job id and return without waiting")
+	paths, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *name == "" {
+		return usagef("--job is required (one of %s)", strings.Join(job.Names(), ", "))
+	}
+	if *reducers < 1 {
+		return usagef("--reducers %d: want at least 1", *reducers)
+	}
+	splitSize, err := daemon.ParseBytes(*split)
+	if err != nil {
+		return usagef("--split-size: %v", err)
+	}
+	if *output != "-" {
+		if err := client.CheckOutputDir(*output, *force); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	inputs, err := client.FileInputs(paths, e.stdin)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	spec := job.Spec{Job: *name, Params: ps, Reducers: *reducers}
+	if len(ps) == 0 {
+		spec.Params = nil
+	}
+	st, err := cl.Submit(ctx, spec, splitSize, inputs)
+	if err != nil {
+		return err
+	}
+	if *detach {
+		fmt.Fprintln(e.stdout, st.ID)
+		return nil
+	}
+	if !c.quiet {
+		fmt.Fprintf(e.stderr, "dlbp: job %s submitted (%s, %d map tasks)\n", st.ID, st.Job, len(st.Maps))
+	}
+	return e.finish(ctx, cl, st.ID, *output, c.quiet)
+}
+
+// finish waits for a job and writes its result.
+func (e env) finish(ctx context.Context, cl *client.Client, id, output string, quiet bool) error {
+	var last string
+	st, err := cl.Wait(ctx, id, func(st *protocol.JobStatus) {
+		line := fmt.Sprintf("dlbp: job %s %s: maps %d/%d, reduces %d/%d", st.ID, st.State, st.MapsDone, len(st.Maps), st.ReducesDone, st.Partitions)
+		if !quiet && line != last {
+			fmt.Fprintln(e.stderr, line)
+			last = line
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if st.State != protocol.StateSucceeded {
+		return &jobFailed{st}
+	}
+	if output == "-" {
+		w := bufio.NewWriterSize(e.stdout, 256<<10)
+		if err := cl.WriteResult(ctx, st, w); err != nil {
+			return err
+		}
+		return w.Flush()
+	}
+	return cl.WriteResultDir(ctx, st, output)
+}
+
+func (e env) oneJob(name string, args []string, extra func(fs *flag.FlagSet)) (string, *common, error) {
+	var c common
+	fs := e.flags(name, &c)
+	if extra != nil {
+		extra(fs)
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(pos) != 1 {
+		return "", nil, usagef("want one JOB id, got %d arguments", len(pos))
+	}
+	return pos[0], &c, nil
+}
+
+func (e env) wait(ctx context.Context, args []string) error {
+	var output string
+	var force bool
+	id, c, err := e.oneJob("wait", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&output, "output", "-", "directory for part files, or - for standard output")
+		fs.BoolVar(&force, "force", false, "let --output DIR replace a non-empty directory")
+	})
+	if err != nil {
+		return err
+	}
+	if output != "-" {
+		if err := client.CheckOutputDir(output, force); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return e.finish(ctx, cl, id, output, c.quiet)
+}
+
+func (e env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (e env) status(ctx context.Context, args []string) error {
+	var asJSON bool
+	id, c, err := e.oneJob("status", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") })
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	st, err := cl.Status(ctx, id)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return e.printJSON(client.ToJSON(st))
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "job\t%s (%s, mode %s)\n", st.ID, st.Job, st.Mode)
+	fmt.Fprintf(w, "state\t%s\n", st.State)
+	if st.Error != "" {
+		fmt.Fprintf(w, "error\t%s\n", st.Error)
+	}
+	fmt.Fprintf(w, "maps\t%d/%d done\n", st.MapsDone, len(st.Maps))
+	fmt.Fprintf(w, "reduces\t%d/%d done\n", st.ReducesDone, st.Partitions)
+	for _, p := range st.Reducers {
+		fmt.Fprintf(w, "reducer\tpartition %d on %s at %s (%s)\n", p.Partition, p.Node, p.Picked.Format(time.RFC3339Nano), p.Reason)
+	}
+	fmt.Fprintf(w, "elapsed\t%s\n", elapsed(st).Round(time.Millisecond))
+	return w.Flush()
+}
+
+func elapsed(st *protocol.JobStatus) time.Duration {
+	end := st.Finished
+	if end.IsZero() {
+		end = time.Now()
+	}
+	return end.Sub(st.Submitted)
+}
+
+func (e env) noArgs(name string, args []string, asJSON *bool) (*client.Client, error) {
+	var c common
+	fs := e.flags(name, &c)
+	fs.BoolVar(asJSON, "json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > 0 {
+		return nil, usagef("unexpected argument %q", pos[0])
+	}
+	return c.client()
+}
+
+func (e env) jobs(ctx context.Context, args []string) error {
+	var asJSON bool
+	cl, err := e.noArgs("jobs", args, &asJSON)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	jobs, err := cl.Jobs(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		out := make([]client.StatusJSON, len(jobs))
+		for i := range jobs {
+			out[i] = client.ToJSON(&jobs[i])
+		}
+		return e.printJSON(out)
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tJOB\tSTATE\tMAPS\tREDUCES\tSUBMITTED\tELAPSED")
+	for i := range jobs {
+		st := &jobs[i]
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d/%d\t%s\t%s\n", st.ID, st.Job, st.State, st.MapsDone, st.ReducesDone, st.Partitions,
+			st.Submitted.Local().Format(time.DateTime), elapsed(st).Round(time.Millisecond))
+	}
+	return w.Flush()
+}
+
+// nodeJSON is one member in `dlbp nodes --json` (DESIGN.md).
+type nodeJSON struct {
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	RPC     string `json:"rpc"`
+	State   string `json:"state"`
+	Running int    `json:"running"`
+	Slots   int    `json:"slots"`
+}
+
+func (e env) nodes(ctx context.Context, args []string) error {
+	var asJSON bool
+	cl, err := e.noArgs("nodes", args, &asJSON)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	nodes, err := cl.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	sort.Slice(nodes, func(a, b int) bool { return nodes[a].Name < nodes[b].Name })
+	if asJSON {
+		out := make([]nodeJSON, len(nodes))
+		for i, n := range nodes {
+			out[i] = nodeJSON(n)
+		}
+		return e.printJSON(out)
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tROLE\tRPC\tSTATE\tRUNNING\tSLOTS")
+	for _, n := range nodes {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\n", n.Name, n.Role, n.RPC, n.State, n.Running, n.Slots)
+	}
+	return w.Flush()
+}
+
+func (e env) cancel(ctx context.Context, args []string) error {
+	id, c, err := e.oneJob("cancel", args, nil)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	st, err := cl.Cancel(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "job %s %s\n", st.ID, st.State)
+	return nil
+}

@@ -1,0 +1,26 @@
+// Command reducelb runs the dlbp reducelb daemon. See DESIGN.md for its flags.
+package main
+
+import (
+	"os"
+
+	"go.uber.org/zap"
+
+	"github.com/dlbp/dlbp/pkg/cluster"
+	"github.com/dlbp/dlbp/pkg/daemon"
+	"github.com/dlbp/dlbp/pkg/reducelb"
+)
+
+func main() {
+	os.Exit(daemon.Main(cluster.RoleReduceLB, os.Args[1:], os.Stderr, func(o *daemon.Options, log *zap.Logger) (daemon.Daemon, error) {
+		d, err := reducelb.New(*o, log, cluster.DefaultConfig())
+		if err != nil {
+			return nil, err
+		}
+		if err := d.Start(); err != nil {
+			d.Close()
+			return nil, err
+		}
+		return d, nil
+	}))
+}

@@ -1,0 +1,225 @@
+// Package client is the Go client of a dlbp cluster: submit a job and its
+// input, wait for it, read its result, and ask about jobs and nodes. The
+// dlbp command is a thin shell around it.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/shuffle"
+	"github.com/dlbp/dlbp/pkg/transport"
+)
+
+// Client talks to one map load balancer.
+type Client struct {
+	LB  string
+	rpc *transport.Client
+}
+
+// New returns a client of the maplb at lb; secret may be nil.
+func New(lb string, secret []byte) *Client {
+	return &Client{LB: lb, rpc: transport.NewClient(transport.ClientConfig{Secret: secret})}
+}
+
+// Close closes the client's connections.
+func (c *Client) Close() error { return c.rpc.Close() }
+
+func (c *Client) call(ctx context.Context, method string, req, resp any) error {
+	return c.rpc.Call(ctx, c.LB, method, req, resp)
+}
+
+// Input is one document to upload: its name as the user typed it, and how
+// to read it. Size is -1 when unknown (standard input).
+type Input struct {
+	Name string
+	Size int64
+	Open func() (io.ReadCloser, error)
+}
+
+// FileInputs checks that every path exists and is a regular file (or "-"
+// for r, once) before anything is uploaded, and returns them as inputs.
+func FileInputs(paths []string, stdin io.Reader) ([]Input, error) {
+	var out []Input
+	sawStdin := false
+	for _, p := range paths {
+		if p == "-" {
+			if sawStdin {
+				return nil, errors.New("standard input (-) given twice")
+			}
+			sawStdin = true
+			out = append(out, Input{Name: "-", Size: -1, Open: func() (io.ReadCloser, error) { return io.NopCloser(stdin), nil }})
+			continue
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("input %s: %w", p, errors.Unwrap(err))
+		}
+		if st.IsDir() {
+			return nil, fmt.Errorf("input %s: is a directory", p)
+		}
+		path := p
+		out = append(out, Input{Name: p, Size: st.Size(), Open: func() (io.ReadCloser, error) { return os.Open(path) }})
+	}
+	return out, nil
+}
+
+// Submit sends a job and streams its inputs in chunks. When it returns
+// without error the job is accepted: it has an id and its input is stored.
+func (c *Client) Submit(ctx context.Context, spec job.Spec, splitSize int64, inputs []Input) (*protocol.JobStatus, error) {
+	spec.Docs = nil
+	hint := int64(0)
+	for _, in := range inputs {
+		spec.Docs = append(spec.Docs, in.Name)
+		if in.Size < 0 || hint < 0 {
+			hint = -1
+		} else {
+			hint += in.Size
+		}
+	}
+	var begin protocol.SubmitBeginReply
+	if err := c.call(ctx, protocol.MethodSubmitBegin, &protocol.SubmitBegin{Spec: spec, SplitSize: splitSize, SizeHint: hint}, &begin); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, protocol.ChunkSize)
+	for doc, in := range inputs {
+		if err := c.upload(ctx, begin.Job, doc, in, buf); err != nil {
+			return nil, err
+		}
+	}
+	var st protocol.JobStatus
+	if err := c.call(ctx, protocol.MethodSubmitCommit, &protocol.Commit{Job: begin.Job}, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func (c *Client) upload(ctx context.Context, id string, doc int, in Input, buf []byte) error {
+	r, err := in.Open()
+	if err != nil {
+		return fmt.Errorf("input %s: %w", in.Name, err)
+	}
+	defer r.Close()
+	var off int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if cerr := c.call(ctx, protocol.MethodSubmitUpload, &protocol.Upload{Job: id, Doc: doc, Offset: off, Data: buf[:n]}, nil); cerr != nil {
+				return cerr
+			}
+			off += int64(n)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("input %s: %w", in.Name, err)
+		}
+	}
+}
+
+// Status returns a job's status.
+func (c *Client) Status(ctx context.Context, id string) (*protocol.JobStatus, error) {
+	var st protocol.JobStatus
+	return &st, c.call(ctx, protocol.MethodJobStatus, &protocol.JobRef{Job: id}, &st)
+}
+
+// Wait blocks until the job ends, calling progress (when not nil) with each
+// status seen on the way.
+func (c *Client) Wait(ctx context.Context, id string, progress func(*protocol.JobStatus)) (*protocol.JobStatus, error) {
+	for {
+		var st protocol.JobStatus
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := c.call(wctx, protocol.MethodJobWait, &protocol.Wait{Job: id, Timeout: time.Second}, &st)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if progress != nil {
+			progress(&st)
+		}
+		if protocol.Terminal(st.State) {
+			return &st, nil
+		}
+	}
+}
+
+// Jobs lists the jobs maplb knows.
+func (c *Client) Jobs(ctx context.Context) ([]protocol.JobStatus, error) {
+	var l protocol.JobList
+	return l.Jobs, c.call(ctx, protocol.MethodJobList, &protocol.Empty{}, &l)
+}
+
+// Nodes lists the cluster's members.
+func (c *Client) Nodes(ctx context.Context) ([]protocol.NodeInfo, error) {
+	var l protocol.NodeList
+	return l.Nodes, c.call(ctx, protocol.MethodNodesList, &protocol.Empty{}, &l)
+}
+
+// Cancel stops a job.
+func (c *Client) Cancel(ctx context.Context, id string) (*protocol.JobStatus, error) {
+	var st protocol.JobStatus
+	return &st, c.call(ctx, protocol.MethodJobCancel, &protocol.JobRef{Job: id}, &st)
+}
+
+// part streams one part of a finished job's result, as output records.
+func (c *Client) part(ctx context.Context, id string, p int) io.Reader {
+	return shuffle.NewReader(ctx, c.rpc, c.LB, protocol.MethodResultRead, func(off int64) any {
+		return &protocol.ResultRead{Job: id, Partition: p, Offset: off}
+	})
+}
+
+// WriteResult writes a finished job's whole result to w in the job's order,
+// merging its parts as they stream in.
+func (c *Client) WriteResult(ctx context.Context, st *protocol.JobStatus, w io.Writer) error {
+	parts := make([]io.Reader, st.Partitions)
+	for p := range parts {
+		parts[p] = c.part(ctx, st.ID, p)
+	}
+	return job.MergeOutput(parts, w)
+}
+
+// CheckOutputDir refuses a directory that exists and is not empty, unless
+// force; it is called before submitting so no work is wasted.
+func CheckOutputDir(dir string, force bool) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("--output %s: %w", dir, err)
+	}
+	if len(entries) > 0 && !force {
+		return fmt.Errorf("--output %s: directory is not empty (use --force to replace its parts)", dir)
+	}
+	return nil
+}
+
+// WriteResultDir writes part-00000… into dir, each renamed into place when
+// complete, then an empty _SUCCESS last.
+func (c *Client) WriteResultDir(ctx context.Context, st *protocol.JobStatus, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--output %s: %w", dir, err)
+	}
+	os.Remove(filepath.Join(dir, "_SUCCESS"))
+	for p := 0; p < st.Partitions; p++ {
+		path := filepath.Join(dir, fmt.Sprintf("part-%05d", p))
+		if _, err := shuffle.WriteFileAtomic(path, func(w io.Writer) error {
+			return job.WriteLines(c.part(ctx, st.ID, p), w)
+		}); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
+	f, err := os.Create(filepath.Join(dir, "_SUCCESS"))
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}

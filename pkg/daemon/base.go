@@ -1,0 +1,220 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dlbp/dlbp/pkg/cluster"
+	"github.com/dlbp/dlbp/pkg/transport"
+)
+
+func randomSuffix() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// NewLogger builds the zap logger the options ask for.
+func NewLogger(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	cfg := zap.NewProductionConfig()
+	if format == "console" {
+		cfg = zap.NewDevelopmentConfig()
+		cfg.DisableStacktrace = true
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil
+	return cfg.Build()
+}
+
+// Base is the part every daemon has: an RPC server on its listener, a
+// client for calls to other daemons, gossip membership, and HTTP health.
+type Base struct {
+	Opts    Options
+	Log     *zap.Logger
+	Server  *transport.Server
+	Client  *transport.Client
+	Cluster *cluster.Cluster
+	// Gossip overrides memberlist timings (tests use fast ones).
+	Gossip cluster.Config
+
+	rpcL  net.Listener
+	httpL net.Listener
+	http  *http.Server
+	ready func() error
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// NewBase opens the daemon's RPC listener (so its address is known before
+// it joins) and prepares its server and client. Handlers are registered on
+// Server before Start.
+func NewBase(o Options, log *zap.Logger, gossip cluster.Config) (*Base, error) {
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	l, err := net.Listen("tcp", o.RPC)
+	if err != nil {
+		return nil, fmt.Errorf("rpc listen on %s: %w", o.RPC, err)
+	}
+	b := &Base{
+		Opts: o, Log: log, rpcL: l, Gossip: gossip,
+		Server: transport.NewServer(transport.ServerConfig{Secret: o.Secret, Logger: log.Named("rpc")}),
+		Client: transport.NewClient(transport.ClientConfig{Secret: o.Secret, Logger: log.Named("rpc-client")}),
+	}
+	if o.HTTP != "" {
+		if b.httpL, err = net.Listen("tcp", o.HTTP); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("http listen on %s: %w", o.HTTP, err)
+		}
+	}
+	return b, nil
+}
+
+// RPCAddr is the address the RPC server listens on.
+func (b *Base) RPCAddr() string { return b.rpcL.Addr().String() }
+
+// HTTPAddr is the address of the HTTP server, or "".
+func (b *Base) HTTPAddr() string {
+	if b.httpL == nil {
+		return ""
+	}
+	return b.httpL.Addr().String()
+}
+
+// Start serves RPC and HTTP and joins the cluster advertising meta. ready
+// tells /readyz whether the service (not just the process) can do work;
+// mux may add routes to the HTTP server.
+func (b *Base) Start(meta cluster.Meta, ready func() error, mux *http.ServeMux) error {
+	b.ready = ready
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		if err := b.Server.Serve(b.rpcL); err != nil && !errors.Is(err, transport.ErrServerClosed) {
+			b.Log.Error("rpc server stopped", zap.Error(err))
+		}
+	}()
+	if b.httpL != nil {
+		if mux == nil {
+			mux = http.NewServeMux()
+		}
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("/readyz", b.serveReady)
+		b.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := b.http.Serve(b.httpL); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				b.Log.Error("http server stopped", zap.Error(err))
+			}
+		}()
+	}
+	meta.RPC, meta.HTTP = b.RPCAddr(), b.HTTPAddr()
+	cc := b.Gossip
+	cc.Name, cc.BindAddr, cc.Join, cc.Meta = b.Opts.Name, b.Opts.Gossip, b.Opts.Join, meta
+	cc.SecretKey = b.Opts.Secret
+	cc.Logger = b.Log.Named("gossip")
+	c, err := cluster.New(cc)
+	if err != nil {
+		return fmt.Errorf("gossip: %w", err)
+	}
+	b.Cluster = c
+	return b.writeAddrs()
+}
+
+func (b *Base) serveReady(w http.ResponseWriter, _ *http.Request) {
+	err := error(nil)
+	if b.Cluster == nil {
+		err = errors.New("not in the cluster yet")
+	} else if b.ready != nil {
+		err = b.ready()
+	}
+	if err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// Addrs is what a daemon writes to DATA-DIR/addrs.json once it serves, so
+// scripts that start it on port 0 learn its addresses.
+type Addrs struct {
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	RPC    string `json:"rpc"`
+	Gossip string `json:"gossip"`
+	HTTP   string `json:"http,omitempty"`
+	PID    int    `json:"pid"`
+}
+
+func (b *Base) writeAddrs() error {
+	a := Addrs{Name: b.Opts.Name, Role: string(b.Opts.Role), RPC: b.RPCAddr(), Gossip: b.Cluster.GossipAddr(), HTTP: b.HTTPAddr(), PID: os.Getpid()}
+	data, _ := json.MarshalIndent(a, "", "  ")
+	path := filepath.Join(b.Opts.DataDir, "addrs.json")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Members returns the alive members of a role.
+func (b *Base) Members(role cluster.Role) []cluster.Member {
+	var out []cluster.Member
+	for _, m := range b.Cluster.Members() {
+		if m.Meta.Role == role {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Leave publishes draining and leaves the cluster.
+func (b *Base) Leave(timeout time.Duration) {
+	if b.Cluster == nil {
+		return
+	}
+	if err := b.Cluster.SetState(cluster.StateDraining); err != nil {
+		b.Log.Warn("publishing draining state", zap.Error(err))
+	}
+	if err := b.Cluster.Leave(timeout); err != nil {
+		b.Log.Warn("leaving the cluster", zap.Error(err))
+	}
+}
+
+// Stop shuts everything down: gossip, then the servers (in-flight requests
+// finish until ctx ends), then the client.
+func (b *Base) Stop(ctx context.Context) {
+	b.once.Do(func() {
+		if b.Cluster != nil {
+			b.Cluster.Shutdown()
+		}
+		if err := b.Server.Shutdown(ctx); err != nil {
+			b.Server.Close()
+		}
+		if b.http != nil {
+			if err := b.http.Shutdown(ctx); err != nil {
+				b.http.Close()
+			}
+		}
+		b.rpcL.Close()
+		b.wg.Wait()
+		b.Client.Close()
+	})
+}

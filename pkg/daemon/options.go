@@ -1,0 +1,296 @@
+// Package daemon is what the three dlbp daemons share: their options (flags
+// and YAML config), logging, the RPC listener, gossip membership, the HTTP
+// health endpoints, and the signal handling of a graceful shutdown.
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dlbp/dlbp/pkg/cluster"
+)
+
+// ErrUsage marks an error in the command line or config file.
+var ErrUsage = errors.New("usage")
+
+// Options are a daemon's settings, from defaults, then a YAML file given
+// with --config, then flags (flags win).
+type Options struct {
+	Role       cluster.Role `yaml:"-"`
+	RPC        string       `yaml:"rpc"`
+	Gossip     string       `yaml:"gossip"`
+	Join       []string     `yaml:"join"`
+	Name       string       `yaml:"name"`
+	DataDir    string       `yaml:"data-dir"`
+	HTTP       string       `yaml:"http"`
+	SecretFile string       `yaml:"secret-file"`
+	Insecure   bool         `yaml:"insecure"`
+	LogLevel   string       `yaml:"log-level"`
+	LogFormat  string       `yaml:"log-format"`
+	Mode       string       `yaml:"mode"`   // maplb only
+	Slots      int          `yaml:"slots"`  // node only
+	Memory     string       `yaml:"memory"` // node only: bytes, with an optional KiB/MiB/GiB suffix
+	Config     string       `yaml:"-"`
+
+	// Set by Parse from the fields above.
+	Secret      []byte `yaml:"-"`
+	MemoryBytes int64  `yaml:"-"`
+}
+
+// Defaults returns the options a daemon of role has with no flags: all on
+// loopback, nodes and reducelb joining the default maplb gossip address.
+func Defaults(role cluster.Role) Options {
+	o := Options{Role: role, LogLevel: "info", LogFormat: "console", Slots: 2, Memory: "256MiB", Mode: "dlbp"}
+	switch role {
+	case cluster.RoleMapLB:
+		o.RPC, o.Gossip, o.HTTP = "127.0.0.1:7070", "127.0.0.1:7946", "127.0.0.1:7071"
+	case cluster.RoleReduceLB:
+		o.RPC, o.Gossip = "127.0.0.1:7080", "127.0.0.1:7947"
+		o.Join = []string{"127.0.0.1:7946"}
+	default:
+		o.RPC, o.Gossip = "127.0.0.1:0", "127.0.0.1:0"
+		o.Join = []string{"127.0.0.1:7946"}
+	}
+	return o
+}
+
+// roleKeys lists the option names a role accepts beyond the common ones.
+var roleKeys = map[cluster.Role][]string{
+	cluster.RoleMapLB: {"mode"},
+	cluster.RoleNode:  {"slots", "memory"},
+}
+
+func accepts(role cluster.Role, key string) bool {
+	switch key {
+	case "mode", "slots", "memory":
+		for _, k := range roleKeys[role] {
+			if k == key {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// Parse reads a daemon's command line (and the config file it names).
+// Errors wrap ErrUsage.
+func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error) {
+	o := Defaults(role)
+	f := Defaults(role) // flag values; copied over o when set
+	fs := flag.NewFlagSet(string(role), flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var join string
+	fs.StringVar(&f.RPC, "rpc", f.RPC, "RPC listen address HOST:PORT (port 0: any)")
+	fs.StringVar(&f.Gossip, "gossip", f.Gossip, "gossip listen address HOST:PORT (port 0: any)")
+	fs.StringVar(&join, "join", strings.Join(f.Join, ","), "gossip addresses of members to join, HOST:PORT[,HOST:PORT]")
+	fs.StringVar(&f.Name, "name", "", "unique member name (default: role, host name and a random suffix)")
+	fs.StringVar(&f.DataDir, "data-dir", "", "directory for this daemon's data (default ./dlbp-data/NAME)")
+	fs.StringVar(&f.HTTP, "http", f.HTTP, "HTTP listen address for health checks (empty: off)")
+	fs.StringVar(&f.SecretFile, "secret-file", "", "file holding the cluster secret")
+	fs.BoolVar(&f.Insecure, "insecure", false, "allow non-loopback addresses without a cluster secret")
+	fs.StringVar(&f.LogLevel, "log-level", f.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&f.LogFormat, "log-format", f.LogFormat, "console or json")
+	fs.StringVar(&f.Config, "config", "", "YAML config file (flags override it)")
+	if role == cluster.RoleMapLB {
+		fs.StringVar(&f.Mode, "mode", f.Mode, "dlbp (reducers picked by reducelb) or single (maplb reduces)")
+	}
+	if role == cluster.RoleNode {
+		fs.IntVar(&f.Slots, "slots", f.Slots, "tasks run at once")
+		fs.StringVar(&f.Memory, "memory", f.Memory, "map output held in memory before it spills to disk (bytes; KiB, MiB, GiB suffixes)")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	if f.Config != "" {
+		if err := loadFile(&o, f.Config); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+	}
+	f.Join = splitList(join)
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "rpc":
+			o.RPC = f.RPC
+		case "gossip":
+			o.Gossip = f.Gossip
+		case "join":
+			o.Join = f.Join
+		case "name":
+			o.Name = f.Name
+		case "data-dir":
+			o.DataDir = f.DataDir
+		case "http":
+			o.HTTP = f.HTTP
+		case "secret-file":
+			o.SecretFile = f.SecretFile
+		case "insecure":
+			o.Insecure = f.Insecure
+		case "log-level":
+			o.LogLevel = f.LogLevel
+		case "log-format":
+			o.LogFormat = f.LogFormat
+		case "mode":
+			o.Mode = f.Mode
+		case "slots":
+			o.Slots = f.Slots
+		case "memory":
+			o.Memory = f.Memory
+		}
+	})
+	o.Config = f.Config
+	if err := o.finish(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return &o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// loadFile reads a YAML config onto o; an unknown key is an error that
+// names it.
+func loadFile(o *Options, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var keys map[string]yaml.Node
+	if err := yaml.Unmarshal(data, &keys); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !accepts(o.Role, k) {
+			return fmt.Errorf("config %s: key %q is not a %s setting", path, k, o.Role)
+		}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(o); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// finish validates the options and derives the secret, name and data dir.
+func (o *Options) finish() error {
+	for _, a := range []struct{ flag, addr string }{{"rpc", o.RPC}, {"gossip", o.Gossip}, {"http", o.HTTP}} {
+		if a.addr == "" && a.flag == "http" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("--%s %q: want HOST:PORT", a.flag, a.addr)
+		}
+	}
+	for _, j := range o.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			return fmt.Errorf("--join %q: want HOST:PORT", j)
+		}
+	}
+	if o.Role == cluster.RoleMapLB && o.Mode != "dlbp" && o.Mode != "single" {
+		return fmt.Errorf("--mode %q: want dlbp or single", o.Mode)
+	}
+	if o.Slots < 1 || o.Slots > 1024 {
+		return fmt.Errorf("--slots %d: want 1 to 1024", o.Slots)
+	}
+	mem, err := ParseBytes(o.Memory)
+	if err != nil || mem < 1<<20 {
+		return fmt.Errorf("--memory %q: want a size of at least 1MiB", o.Memory)
+	}
+	o.MemoryBytes = mem
+	switch o.LogFormat {
+	case "console", "json":
+	default:
+		return fmt.Errorf("--log-format %q: want console or json", o.LogFormat)
+	}
+	if o.SecretFile != "" {
+		s, err := os.ReadFile(o.SecretFile)
+		if err != nil {
+			return fmt.Errorf("--secret-file: %w", err)
+		}
+		o.Secret = bytes.TrimSpace(s)
+		if len(o.Secret) < 16 {
+			return fmt.Errorf("--secret-file %s: the secret must be at least 16 bytes", o.SecretFile)
+		}
+	}
+	if len(o.Secret) == 0 && !o.Insecure {
+		for _, a := range []struct{ flag, addr string }{{"rpc", o.RPC}, {"gossip", o.Gossip}, {"http", o.HTTP}} {
+			if a.addr != "" && !isLoopback(a.addr) {
+				return fmt.Errorf("refusing to listen on %s (--%s) without a cluster secret: give --secret-file FILE, or --insecure to accept anyone", a.addr, a.flag)
+			}
+		}
+	}
+	if o.Name == "" {
+		host, _ := os.Hostname()
+		o.Name = fmt.Sprintf("%s-%s-%s", o.Role, host, randomSuffix())
+		if o.Role != cluster.RoleNode {
+			o.Name = fmt.Sprintf("%s-%s", o.Role, host)
+		}
+	}
+	if o.DataDir == "" {
+		o.DataDir = filepath.Join("dlbp-data", o.Name)
+	}
+	return nil
+}
+
+// isLoopback reports whether a listen address stays on this machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ParseBytes parses a size such as 1048576, 64KiB, 256MiB, 1GiB, 4MB.
+func ParseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}

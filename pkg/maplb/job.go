@@ -1,0 +1,146 @@
+package maplb
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/sched"
+	"github.com/dlbp/dlbp/pkg/transport"
+)
+
+// stateUploading is a job whose input is still arriving; clients do not
+// see it until the upload is committed.
+const stateUploading = "uploading"
+
+// mjob is maplb's record of one job. Fields are guarded by MapLB.mu, except
+// the upload files, guarded by upMu (uploads write without holding the
+// daemon's lock).
+type mjob struct {
+	id        string
+	spec      job.Spec
+	mode      sched.Mode
+	dir       string
+	splitSize int64
+
+	state       string
+	err         string
+	submitted   time.Time
+	started     time.Time
+	finished    time.Time
+	tasks       []job.Task
+	inputBytes  int64
+	reduceLB    string
+	registering bool
+	change      chan struct{} // closed on every change
+
+	maps     []sched.TaskView // kept when the job ends
+	reduces  []sched.TaskView
+	reducers []sched.Pick
+	parts    []protocol.PartLocation
+
+	upMu    sync.Mutex
+	files   []*os.File
+	sizes   []int64
+	cutters []*job.Cutter
+}
+
+func newJob(id string, spec job.Spec, mode sched.Mode, dir string, splitSize int64) (*mjob, error) {
+	j := &mjob{
+		id: id, spec: spec, mode: mode, dir: dir, splitSize: splitSize,
+		state: stateUploading, submitted: time.Now(), change: make(chan struct{}),
+		files: make([]*os.File, len(spec.Docs)), sizes: make([]int64, len(spec.Docs)),
+		cutters: make([]*job.Cutter, len(spec.Docs)),
+	}
+	if err := os.MkdirAll(j.inputDir(), 0o755); err != nil {
+		return nil, fmt.Errorf("job %s: %w", id, err)
+	}
+	for i := range spec.Docs {
+		f, err := os.Create(j.docPath(i))
+		if err != nil {
+			j.closeUploads()
+			return nil, fmt.Errorf("job %s: %w", id, err)
+		}
+		j.files[i] = f
+		j.cutters[i] = job.NewCutter(i, splitSize)
+	}
+	return j, nil
+}
+
+func (j *mjob) inputDir() string { return filepath.Join(j.dir, "input") }
+
+func (j *mjob) docPath(doc int) string {
+	return filepath.Join(j.inputDir(), fmt.Sprintf("doc-%05d", doc))
+}
+
+// upload appends a chunk to a document; chunks must come in order.
+func (j *mjob) upload(doc int, off int64, data []byte) error {
+	j.upMu.Lock()
+	defer j.upMu.Unlock()
+	if doc < 0 || doc >= len(j.files) || j.files[doc] == nil {
+		return transport.Errorf(transport.CodeBadRequest, "job %s has no document %d open for upload", j.id, doc)
+	}
+	if off != j.sizes[doc] {
+		return transport.Errorf(transport.CodeBadRequest, "document %d of job %s: chunk at offset %d, expected %d", doc, j.id, off, j.sizes[doc])
+	}
+	if _, err := j.files[doc].Write(data); err != nil {
+		return fmt.Errorf("storing input of job %s: %w", j.id, err)
+	}
+	j.cutters[doc].Write(data)
+	j.sizes[doc] += int64(len(data))
+	return nil
+}
+
+// commit makes the input durable and cuts the map tasks: the splits of
+// every document, or for a job without input, its generated tasks (about
+// n of them).
+func (j *mjob) commit(n int) error {
+	j.upMu.Lock()
+	defer j.upMu.Unlock()
+	for i, f := range j.files {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("storing input of job %s: %w", j.id, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("storing input of job %s: %w", j.id, err)
+		}
+		j.files[i] = nil
+		j.tasks = append(j.tasks, j.cutters[i].Close()...)
+		j.inputBytes += j.sizes[i]
+	}
+	if len(j.spec.Docs) == 0 {
+		jb, err := job.Lookup(j.spec.Job)
+		if err != nil {
+			return err
+		}
+		gen, ok := jb.(job.Generator)
+		if !ok {
+			return fmt.Errorf("%s needs input", j.spec.Job)
+		}
+		if j.tasks, err = gen.GenerateTasks(&j.spec, n); err != nil {
+			return err
+		}
+	}
+	if len(j.tasks) == 0 {
+		// Only empty documents: one empty task still runs the job, so that
+		// jobs such as sum print their answer for no input.
+		j.tasks = []job.Task{{Doc: 0, FirstLine: 1}}
+	}
+	return nil
+}
+
+// closeUploads closes files left open by an abandoned upload.
+func (j *mjob) closeUploads() {
+	j.upMu.Lock()
+	defer j.upMu.Unlock()
+	for i, f := range j.files {
+		if f != nil {
+			f.Close()
+			j.files[i] = nil
+		}
+	}
+}

@@ -1,0 +1,724 @@
+// Package maplb is the map load balancer: the cluster's front door. It
+// accepts jobs and their input, keeps them under its data directory, cuts
+// the input into map tasks at line boundaries, places each task on a live
+// node (least loaded in mode dlbp, round-robin in mode single), moves the
+// work of a lost node elsewhere, and tells clients when their job is done.
+// In mode single it also gathers every partial and reduces by itself.
+package maplb
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dlbp/dlbp/pkg/cluster"
+	"github.com/dlbp/dlbp/pkg/daemon"
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/sched"
+	"github.com/dlbp/dlbp/pkg/shuffle"
+	"github.com/dlbp/dlbp/pkg/transport"
+)
+
+// Limits on what a client may ask for.
+const (
+	MaxReducers     = 1024
+	MinSplitSize    = 4 << 10
+	maxAutoSplit    = 64 << 20
+	minAutoSplit    = 64 << 10
+	defaultSplit    = 16 << 20
+	rejectBackoff   = 200 * time.Millisecond
+	tickInterval    = 250 * time.Millisecond
+	maxWaitDuration = time.Minute
+)
+
+// MapLB is a running map load balancer.
+type MapLB struct {
+	*daemon.Base
+	mode   sched.Mode
+	layout shuffle.Layout
+	gather *shuffle.Gatherer // mode single: the master reduces
+
+	mu     sync.Mutex
+	sched  *sched.MapScheduler
+	jobs   map[string]*mjob
+	order  []string          // job ids, oldest first
+	rpcOf  map[string]string // node name → RPC address
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New builds a map load balancer from its options.
+func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, error) {
+	mode, ok := sched.ParseMode(o.Mode)
+	if !ok {
+		return nil, fmt.Errorf("unknown mode %q", o.Mode)
+	}
+	b, err := daemon.NewBase(o, log, gossip)
+	if err != nil {
+		return nil, err
+	}
+	m := &MapLB{
+		Base: b, mode: mode, layout: shuffle.Layout{Dir: o.DataDir},
+		sched: sched.NewMapScheduler(mode),
+		jobs:  map[string]*mjob{}, rpcOf: map[string]string{},
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.gather = shuffle.NewGatherer(m.layout, b.Client, o.Name, log, m.partReduced)
+	s := b.Server
+	transport.Handle(s, protocol.MethodSubmitBegin, m.handleSubmitBegin)
+	transport.Handle(s, protocol.MethodSubmitUpload, m.handleUpload)
+	transport.Handle(s, protocol.MethodSubmitCommit, m.handleCommit)
+	transport.Handle(s, protocol.MethodJobWait, m.handleWait)
+	transport.Handle(s, protocol.MethodJobStatus, m.handleStatus)
+	transport.Handle(s, protocol.MethodJobList, m.handleList)
+	transport.Handle(s, protocol.MethodJobCancel, m.handleCancel)
+	transport.Handle(s, protocol.MethodNodesList, m.handleNodes)
+	transport.Handle(s, protocol.MethodResultRead, m.handleResultRead)
+	transport.Handle(s, protocol.MethodInputRead, m.handleInputRead)
+	transport.Handle(s, protocol.MethodMapDone, m.handleMapDone)
+	transport.Handle(s, protocol.MethodMapFailed, m.handleMapFailed)
+	transport.Handle(s, protocol.MethodReduceProgress, m.handleReduceProgress)
+	return m, nil
+}
+
+// Start serves, joins the cluster and begins scheduling.
+func (m *MapLB) Start() error {
+	meta := cluster.Meta{Role: cluster.RoleMapLB, State: cluster.StateAlive, Mode: string(m.mode)}
+	if err := m.Base.Start(meta, m.ready, nil); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	for _, mem := range m.Cluster.Members() {
+		m.memberUp(mem)
+	}
+	m.mu.Unlock()
+	m.wg.Add(2)
+	go m.followMembers()
+	go m.tick()
+	return nil
+}
+
+func (m *MapLB) ready() error {
+	if len(m.Members(cluster.RoleNode)) == 0 {
+		return errors.New("no node in the cluster")
+	}
+	if m.mode == sched.ModeDLBP && len(m.Members(cluster.RoleReduceLB)) == 0 {
+		return errors.New("no reducelb in the cluster (mode dlbp needs one)")
+	}
+	return nil
+}
+
+func (m *MapLB) followMembers() {
+	defer m.wg.Done()
+	for ev := range m.Cluster.Events() {
+		m.mu.Lock()
+		switch ev.Type {
+		case cluster.EventJoin, cluster.EventUpdate:
+			m.memberUp(ev.Member)
+		case cluster.EventLeave:
+			if ev.Member.Meta.Role == cluster.RoleNode {
+				lost := m.sched.NodeDown(ev.Member.Name, time.Now(), "node "+ev.Member.Name+" left the cluster")
+				m.Log.Info("node lost", zap.String("node", ev.Member.Name), zap.Int("attempts", len(lost)))
+				for _, a := range lost {
+					m.changed(a.Job)
+				}
+			}
+		}
+		m.dispatch()
+		m.mu.Unlock()
+	}
+}
+
+// memberUp records a node's address and state. m.mu is held.
+func (m *MapLB) memberUp(mem cluster.Member) {
+	if mem.Meta.Role != cluster.RoleNode {
+		return
+	}
+	m.rpcOf[mem.Name] = mem.Meta.RPC
+	m.sched.NodeUp(sched.NodeInfo{Name: mem.Name, Slots: mem.Meta.Slots, Draining: mem.Meta.State == cluster.StateDraining})
+}
+
+// tick retries what waits on time: queued jobs waiting for a reducelb,
+// nodes that refused work a moment ago.
+func (m *MapLB) tick() {
+	defer m.wg.Done()
+	t := time.NewTicker(tickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.startQueued()
+		m.mu.Lock()
+		m.dispatch()
+		m.mu.Unlock()
+	}
+}
+
+// dispatch asks the scheduler for placements and sends them. m.mu is held.
+func (m *MapLB) dispatch() {
+	if m.ctx.Err() != nil {
+		return
+	}
+	for _, a := range m.sched.Schedule(time.Now()) {
+		j := m.jobs[a.Job]
+		req := &protocol.RunMap{
+			Job: a.Job, Task: a.Task, Attempt: a.Attempt, Spec: j.spec, Input: j.tasks[a.Task],
+			Maps: len(j.tasks), MapLB: m.RPCAddr(), ReduceLB: j.reduceLB,
+		}
+		addr := m.rpcOf[a.Node]
+		m.changed(a.Job)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			err := m.Client.Call(m.ctx, addr, protocol.MethodMapRun, req, nil)
+			if err == nil || m.ctx.Err() != nil {
+				return
+			}
+			m.Log.Warn("node did not take the task", zap.String("job", a.Job), zap.Int("task", a.Task), zap.String("node", a.Node), zap.Error(err))
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			now := time.Now()
+			m.sched.Reject(a.Job, a.Task, a.Attempt, now, err.Error(), now.Add(rejectBackoff))
+			m.changed(a.Job)
+			m.dispatch()
+		}()
+	}
+}
+
+func newJobID() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return "j" + strconv.FormatInt(time.Now().UnixMilli(), 36) + hex.EncodeToString(b)
+}
+
+// liveNodes counts the nodes that take work. m.mu is held.
+func (m *MapLB) liveNodes() (nodes, slots int) {
+	for _, mem := range m.Members(cluster.RoleNode) {
+		if mem.Meta.State != cluster.StateDraining {
+			nodes++
+			slots += max(mem.Meta.Slots, 1)
+		}
+	}
+	return nodes, slots
+}
+
+// splitSizeFor picks a split size that gives every node a few tasks.
+func (m *MapLB) splitSizeFor(asked, hint int64) int64 {
+	if asked > 0 {
+		return asked
+	}
+	if hint <= 0 {
+		return defaultSplit
+	}
+	nodes, _ := m.liveNodes()
+	s := hint / int64(4*max(nodes, 1))
+	return min(max(s, minAutoSplit), maxAutoSplit)
+}
+
+func (m *MapLB) handleSubmitBegin(_ context.Context, r *protocol.SubmitBegin) (*protocol.SubmitBeginReply, error) {
+	spec := r.Spec
+	if spec.Reducers == 0 {
+		spec.Reducers = 1
+	}
+	if spec.Reducers < 1 || spec.Reducers > MaxReducers {
+		return nil, transport.Errorf(transport.CodeBadRequest, "--reducers %d: want 1 to %d", spec.Reducers, MaxReducers)
+	}
+	if r.SplitSize != 0 && r.SplitSize < MinSplitSize {
+		return nil, transport.Errorf(transport.CodeBadRequest, "--split-size %d: want at least %d bytes", r.SplitSize, MinSplitSize)
+	}
+	jb, err := job.Lookup(spec.Job)
+	if err != nil {
+		return nil, transport.Errorf(transport.CodeBadRequest, "%v", err)
+	}
+	if err := jb.Validate(&spec, len(spec.Docs) > 0); err != nil {
+		return nil, transport.Errorf(transport.CodeBadRequest, "%s: %v", spec.Job, err)
+	}
+	id := newJobID()
+	m.mu.Lock()
+	split := m.splitSizeFor(r.SplitSize, r.SizeHint)
+	m.mu.Unlock()
+	j, err := newJob(id, spec, m.mode, filepath.Join(m.Opts.DataDir, "jobs", id), split)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.jobs[id] = j
+	m.mu.Unlock()
+	m.Log.Info("job submitted", zap.String("job", id), zap.String("kind", spec.Job), zap.Int("docs", len(spec.Docs)), zap.Int("partitions", spec.Reducers), zap.Int64("split", split))
+	return &protocol.SubmitBeginReply{Job: id}, nil
+}
+
+// uploading returns a job still receiving its input.
+func (m *MapLB) uploading(id string) (*mjob, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.jobs[id]
+	if !ok {
+		return nil, transport.Errorf(transport.CodeNotFound, "no job %s", id)
+	}
+	if j.state != stateUploading {
+		return nil, transport.Errorf(transport.CodeBadRequest, "job %s is not receiving input (it is %s)", id, j.state)
+	}
+	return j, nil
+}
+
+func (m *MapLB) handleUpload(_ context.Context, r *protocol.Upload) (*protocol.Empty, error) {
+	j, err := m.uploading(r.Job)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.upload(r.Doc, r.Offset, r.Data); err != nil {
+		return nil, err
+	}
+	return &protocol.Empty{}, nil
+}
+
+func (m *MapLB) handleCommit(_ context.Context, r *protocol.Commit) (*protocol.JobStatus, error) {
+	j, err := m.uploading(r.Job)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	_, slots := m.liveNodes()
+	m.mu.Unlock()
+	if err := j.commit(max(slots, 2)); err != nil {
+		m.mu.Lock()
+		m.endJob(j, protocol.StateFailed, err.Error())
+		m.mu.Unlock()
+		return nil, transport.Errorf(transport.CodeBadRequest, "%v", err)
+	}
+	m.mu.Lock()
+	j.state = protocol.StateQueued
+	m.order = append(m.order, j.id)
+	m.changed(j.id)
+	m.mu.Unlock()
+	m.Log.Info("job accepted", zap.String("job", j.id), zap.Int("maps", len(j.tasks)), zap.Int64("bytes", j.inputBytes))
+	m.startQueued()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.status(j), nil
+}
+
+// startQueued starts the jobs that wait: in mode dlbp each is first
+// registered with a reduce load balancer.
+func (m *MapLB) startQueued() {
+	m.mu.Lock()
+	var queued []*mjob
+	for _, id := range m.order {
+		if j := m.jobs[id]; j != nil && j.state == protocol.StateQueued && !j.registering {
+			queued = append(queued, j)
+		}
+	}
+	m.mu.Unlock()
+	for _, j := range queued {
+		reduceLB := ""
+		if m.mode == sched.ModeDLBP {
+			lbs := m.Members(cluster.RoleReduceLB)
+			if len(lbs) == 0 {
+				continue
+			}
+			reduceLB = lbs[0].Meta.RPC
+			m.mu.Lock()
+			j.registering = true
+			m.mu.Unlock()
+			err := m.Client.Call(m.ctx, reduceLB, protocol.MethodJobRegister, &protocol.RegisterJob{
+				Job: j.id, Spec: j.spec, Maps: len(j.tasks), MapLB: m.RPCAddr(),
+			}, nil)
+			m.mu.Lock()
+			j.registering = false
+			m.mu.Unlock()
+			if err != nil {
+				m.Log.Warn("registering job with reducelb", zap.String("job", j.id), zap.Error(err))
+				continue
+			}
+		}
+		m.mu.Lock()
+		if j.state == protocol.StateQueued {
+			j.state, j.started, j.reduceLB = protocol.StateRunning, time.Now(), reduceLB
+			m.sched.AddJob(j.id, len(j.tasks))
+			m.Log.Info("job running", zap.String("job", j.id), zap.String("reducelb", reduceLB))
+			m.changed(j.id)
+			m.dispatch()
+		}
+		m.mu.Unlock()
+	}
+}
+
+func (m *MapLB) handleInputRead(_ context.Context, r *protocol.InputRead) (*protocol.Chunk, error) {
+	m.mu.Lock()
+	j, ok := m.jobs[r.Job]
+	m.mu.Unlock()
+	if !ok || r.Doc < 0 || r.Doc >= len(j.spec.Docs) {
+		return nil, transport.Errorf(transport.CodeNotFound, "no input %d of job %s", r.Doc, r.Job)
+	}
+	return shuffle.ReadRange(j.docPath(r.Doc), r.Offset, r.Length, 0)
+}
+
+func (m *MapLB) handleMapDone(_ context.Context, r *protocol.MapDone) (*protocol.Empty, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.jobs[r.Job]
+	if !ok {
+		return &protocol.Empty{}, nil
+	}
+	m.rpcOf[r.Node] = r.NodeRPC
+	out := m.sched.TaskDone(r.Job, r.Task, r.Attempt, r.End)
+	m.cancelAttempts(out.Cancel)
+	if out.First && m.mode == sched.ModeSingle {
+		m.gatherSingle(j, r)
+	}
+	m.changed(r.Job)
+	m.dispatch()
+	return &protocol.Empty{}, nil
+}
+
+// gatherSingle makes this master fetch a finished map task's partials. m.mu
+// is held.
+func (m *MapLB) gatherSingle(j *mjob, r *protocol.MapDone) {
+	now := time.Now()
+	if j.reduces == nil {
+		j.reduces = make([]sched.TaskView, j.spec.Reducers)
+		for p := range j.reduces {
+			j.reduces[p] = sched.TaskView{Task: p, State: sched.TaskRunning, Attempts: []sched.Attempt{{Node: m.Opts.Name, Start: now, State: sched.AttemptRunning}}}
+			j.reducers = append(j.reducers, sched.Pick{Partition: p, Node: m.Opts.Name, Picked: now, Reason: "mode single: the master reduces"})
+		}
+	}
+	part := []protocol.Partial{{Task: r.Task, Attempt: r.Attempt, Node: r.Node, RPC: r.NodeRPC}}
+	for p := 0; p < j.spec.Reducers; p++ {
+		m.gather.Add(j.id, p, j.spec, len(j.tasks), part)
+	}
+}
+
+// partReduced records a partition this master reduced (mode single).
+func (m *MapLB) partReduced(id string, p int, size int64, err error, _ bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.jobs[id]
+	if !ok || protocol.Terminal(j.state) {
+		return
+	}
+	now := time.Now()
+	a := &j.reduces[p].Attempts[len(j.reduces[p].Attempts)-1]
+	a.End = now
+	if err != nil {
+		a.State, a.Reason = sched.AttemptFailed, err.Error()
+		j.reduces[p].State = sched.TaskFailed
+		m.endJob(j, protocol.StateFailed, fmt.Sprintf("reduce partition %d: %v", p, err))
+		return
+	}
+	a.State = sched.AttemptDone
+	j.reduces[p].State = sched.TaskDone
+	j.parts = append(j.parts, protocol.PartLocation{Partition: p, Node: m.Opts.Name, RPC: m.RPCAddr(), Size: size})
+	if len(j.parts) == j.spec.Reducers {
+		m.endJob(j, protocol.StateSucceeded, "")
+		return
+	}
+	m.changed(id)
+}
+
+func (m *MapLB) handleMapFailed(_ context.Context, r *protocol.MapFailed) (*protocol.Empty, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.jobs[r.Job]
+	if !ok {
+		return &protocol.Empty{}, nil
+	}
+	m.Log.Warn("map task failed", zap.String("job", r.Job), zap.Int("task", r.Task), zap.Int("attempt", r.Attempt), zap.String("node", r.Node), zap.String("reason", r.Reason))
+	out := m.sched.TaskFailed(r.Job, r.Task, r.Attempt, time.Now(), r.Reason, r.Permanent)
+	m.cancelAttempts(out.Cancel)
+	if out.JobFailed != "" {
+		m.endJob(j, protocol.StateFailed, out.JobFailed)
+		return &protocol.Empty{}, nil
+	}
+	m.changed(r.Job)
+	m.dispatch()
+	return &protocol.Empty{}, nil
+}
+
+func (m *MapLB) handleReduceProgress(_ context.Context, r *protocol.ReduceProgress) (*protocol.Empty, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.jobs[r.Job]
+	if !ok || protocol.Terminal(j.state) {
+		return &protocol.Empty{}, nil
+	}
+	j.reduces, j.reducers, j.parts = r.Reduces, r.Reducers, r.Parts
+	for _, t := range r.Rerun {
+		if m.sched.Reopen(r.Job, t, "its output was lost with its node") {
+			m.Log.Info("map task runs again", zap.String("job", r.Job), zap.Int("task", t))
+		}
+	}
+	switch {
+	case r.Failed != "":
+		m.endJob(j, protocol.StateFailed, r.Failed)
+	case r.Done:
+		m.endJob(j, protocol.StateSucceeded, "")
+	default:
+		m.changed(r.Job)
+		m.dispatch()
+	}
+	return &protocol.Empty{}, nil
+}
+
+// cancelAttempts tells nodes to stop attempts nobody needs. m.mu is held.
+func (m *MapLB) cancelAttempts(as []sched.AttemptRef) {
+	for _, a := range as {
+		addr := m.rpcOf[a.Node]
+		req := &protocol.CancelMap{Job: a.Job, Task: a.Task, Attempt: a.Attempt}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.Client.Call(m.ctx, addr, protocol.MethodMapCancel, req, nil)
+		}()
+	}
+}
+
+// endJob moves a job to a final state, stops its tasks and lets every
+// daemon drop its intermediate data. m.mu is held.
+func (m *MapLB) endJob(j *mjob, state, reason string) {
+	if protocol.Terminal(j.state) {
+		return
+	}
+	now := time.Now()
+	m.cancelAttempts(m.sched.StopJob(j.id, now, "job "+state))
+	j.maps = m.sched.Tasks(j.id)
+	m.sched.Forget(j.id)
+	j.state, j.err, j.finished = state, reason, now
+	if j.started.IsZero() {
+		j.started = now
+	}
+	log := m.Log.With(zap.String("job", j.id), zap.String("state", state), zap.Duration("took", now.Sub(j.submitted)))
+	if reason != "" {
+		log.Warn("job ended", zap.String("reason", reason))
+	} else {
+		log.Info("job ended")
+	}
+	j.closeUploads()
+	if err := os.RemoveAll(j.inputDir()); err != nil {
+		m.Log.Warn("removing job input", zap.String("job", j.id), zap.Error(err))
+	}
+	m.changed(j.id)
+	m.gather.Forget(j.id)
+	if err := m.layout.ForgetIntermediate(j.id); err != nil {
+		m.Log.Warn("removing gathered partials", zap.String("job", j.id), zap.Error(err))
+	}
+	var addrs []string
+	for _, a := range m.rpcOf {
+		addrs = append(addrs, a)
+	}
+	if j.reduceLB != "" {
+		addrs = append(addrs, j.reduceLB)
+	}
+	id := j.id
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for _, addr := range addrs {
+			ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+			m.Client.Call(ctx, addr, protocol.MethodJobForget, &protocol.JobForget{Job: id}, nil)
+			cancel()
+		}
+	}()
+}
+
+// changed wakes everyone waiting on a job. m.mu is held.
+func (m *MapLB) changed(id string) {
+	if j, ok := m.jobs[id]; ok {
+		close(j.change)
+		j.change = make(chan struct{})
+	}
+}
+
+func (m *MapLB) job(id string) (*mjob, error) {
+	j, ok := m.jobs[id]
+	if !ok || j.state == stateUploading {
+		return nil, transport.Errorf(transport.CodeNotFound, "no job %s", id)
+	}
+	return j, nil
+}
+
+func (m *MapLB) handleWait(ctx context.Context, r *protocol.Wait) (*protocol.JobStatus, error) {
+	timeout := min(max(r.Timeout, 0), maxWaitDuration)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		m.mu.Lock()
+		j, err := m.job(r.Job)
+		if err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+		if protocol.Terminal(j.state) {
+			defer m.mu.Unlock()
+			return m.status(j), nil
+		}
+		change := j.change
+		m.mu.Unlock()
+		select {
+		case <-change:
+		case <-deadline.C:
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			return m.status(j), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (m *MapLB) handleStatus(_ context.Context, r *protocol.JobRef) (*protocol.JobStatus, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, err := m.job(r.Job)
+	if err != nil {
+		return nil, err
+	}
+	return m.status(j), nil
+}
+
+func (m *MapLB) handleList(context.Context, *protocol.Empty) (*protocol.JobList, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := &protocol.JobList{}
+	for _, id := range m.order {
+		st := m.status(m.jobs[id])
+		st.Maps, st.Reduces, st.Reducers = nil, nil, nil
+		out.Jobs = append(out.Jobs, *st)
+	}
+	return out, nil
+}
+
+func (m *MapLB) handleCancel(_ context.Context, r *protocol.JobRef) (*protocol.JobStatus, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, err := m.job(r.Job)
+	if err != nil {
+		return nil, err
+	}
+	m.endJob(j, protocol.StateCancelled, "cancelled by a client")
+	return m.status(j), nil
+}
+
+// status reports a job. m.mu is held.
+func (m *MapLB) status(j *mjob) *protocol.JobStatus {
+	st := &protocol.JobStatus{
+		ID: j.id, Job: j.spec.Job, Params: j.spec.Params, Mode: string(j.mode), State: j.state, Error: j.err,
+		Partitions: j.spec.Reducers, InputBytes: j.inputBytes,
+		Submitted: j.submitted, Started: j.started, Finished: j.finished,
+		Maps: j.maps, Reduces: j.reduces, Reducers: j.reducers,
+	}
+	if j.state == protocol.StateRunning {
+		st.Maps = m.sched.Tasks(j.id)
+	}
+	if st.Maps == nil {
+		st.Maps = []sched.TaskView{}
+	}
+	for _, t := range st.Maps {
+		if t.State == sched.TaskDone {
+			st.MapsDone++
+		}
+	}
+	for _, t := range st.Reduces {
+		if t.State == sched.TaskDone {
+			st.ReducesDone++
+		}
+	}
+	return st
+}
+
+func (m *MapLB) handleNodes(ctx context.Context, _ *protocol.Empty) (*protocol.NodeList, error) {
+	members := m.Cluster.Members()
+	out := &protocol.NodeList{Nodes: make([]protocol.NodeInfo, len(members))}
+	var wg sync.WaitGroup
+	for i, mem := range members {
+		out.Nodes[i] = protocol.NodeInfo{Name: mem.Name, Role: string(mem.Meta.Role), RPC: mem.Meta.RPC, State: string(mem.Meta.State), Slots: mem.Meta.Slots}
+		if mem.Meta.Role != cluster.RoleNode {
+			continue
+		}
+		m.mu.Lock()
+		out.Nodes[i].Running = m.sched.Running(mem.Name)
+		m.mu.Unlock()
+		wg.Add(1)
+		go func(n *protocol.NodeInfo) {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			var st protocol.NodeStatus
+			if err := m.Client.Call(cctx, n.RPC, protocol.MethodNodeState, &protocol.Empty{}, &st); err == nil {
+				n.Running, n.Slots = st.Running, st.Slots
+			}
+		}(&out.Nodes[i])
+	}
+	wg.Wait()
+	sort.Slice(out.Nodes, func(a, b int) bool { return out.Nodes[a].Name < out.Nodes[b].Name })
+	return out, nil
+}
+
+func (m *MapLB) handleResultRead(ctx context.Context, r *protocol.ResultRead) (*protocol.Chunk, error) {
+	m.mu.Lock()
+	j, err := m.job(r.Job)
+	if err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
+	if j.state != protocol.StateSucceeded {
+		m.mu.Unlock()
+		return nil, transport.Errorf(transport.CodeBadRequest, "job %s has no result: it is %s", r.Job, j.state)
+	}
+	var loc *protocol.PartLocation
+	for i := range j.parts {
+		if j.parts[i].Partition == r.Partition {
+			loc = &j.parts[i]
+		}
+	}
+	m.mu.Unlock()
+	if loc == nil {
+		return nil, transport.Errorf(transport.CodeNotFound, "job %s has no part %d", r.Job, r.Partition)
+	}
+	if loc.Node == m.Opts.Name {
+		return shuffle.ReadChunk(m.layout.ResultPath(r.Job, r.Partition), r.Offset)
+	}
+	var c protocol.Chunk
+	if err := m.Client.Call(ctx, loc.RPC, protocol.MethodResultRead, r, &c); err != nil {
+		return nil, transport.Errorf(transport.CodeUnavailable, "part %d of job %s is on %s, which did not answer: %v", r.Partition, r.Job, loc.Node, err)
+	}
+	return &c, nil
+}
+
+// Shutdown leaves the cluster and stops; running jobs' maps are lost with
+// this process (they survive a restart once jobs are kept durably).
+func (m *MapLB) Shutdown(ctx context.Context) error {
+	m.Base.Leave(5 * time.Second)
+	return m.Close()
+}
+
+// Close stops at once.
+func (m *MapLB) Close() error {
+	m.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	m.Base.Stop(ctx)
+	m.gather.Close()
+	m.wg.Wait()
+	m.mu.Lock()
+	for _, j := range m.jobs {
+		j.closeUploads()
+	}
+	m.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,344 @@
+// Package node is the worker daemon: it runs map tasks (map, combine,
+// partition into R partials kept on its disk) and reduce tasks (gather
+// every map task's partial for a partition, merge, reduce, commit the part
+// file), and serves its partials and parts to whoever needs them.
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dlbp/dlbp/pkg/cluster"
+	"github.com/dlbp/dlbp/pkg/daemon"
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/shuffle"
+	"github.com/dlbp/dlbp/pkg/transport"
+)
+
+// Node is a running worker.
+type Node struct {
+	*daemon.Base
+	layout shuffle.Layout
+	gather *shuffle.Gatherer
+
+	mu       sync.Mutex
+	running  map[attemptKey]context.CancelFunc
+	reduceLB map[string]string // job → reducelb address to report parts to
+	wg       sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+type attemptKey struct {
+	job           string
+	task, attempt int
+}
+
+// New builds a node from its options; gossip carries memberlist timings
+// (zero values: memberlist's defaults).
+func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error) {
+	b, err := daemon.NewBase(o, log, gossip)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		Base:     b,
+		layout:   shuffle.Layout{Dir: o.DataDir},
+		running:  map[attemptKey]context.CancelFunc{},
+		reduceLB: map[string]string{},
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.gather = shuffle.NewGatherer(n.layout, b.Client, o.Name, log, n.partDone)
+	s := b.Server
+	transport.Handle(s, protocol.MethodMapRun, n.handleRunMap)
+	transport.Handle(s, protocol.MethodMapCancel, n.handleCancelMap)
+	transport.Handle(s, protocol.MethodPartialRead, func(_ context.Context, r *protocol.PartialRead) (*protocol.Chunk, error) {
+		return shuffle.ReadChunk(n.layout.PartialPath(r.Job, r.Task, r.Attempt, r.Partition), r.Offset)
+	})
+	transport.Handle(s, protocol.MethodResultRead, func(_ context.Context, r *protocol.ResultRead) (*protocol.Chunk, error) {
+		return shuffle.ReadChunk(n.layout.ResultPath(r.Job, r.Partition), r.Offset)
+	})
+	transport.Handle(s, protocol.MethodReduceAdd, n.handleReduceWork)
+	transport.Handle(s, protocol.MethodJobForget, n.handleForget)
+	transport.Handle(s, protocol.MethodNodeState, func(context.Context, *protocol.Empty) (*protocol.NodeStatus, error) {
+		return &protocol.NodeStatus{Running: n.Running(), Slots: o.Slots}, nil
+	})
+	return n, nil
+}
+
+// Start serves and joins the cluster.
+func (n *Node) Start() error {
+	meta := cluster.Meta{Role: cluster.RoleNode, Slots: n.Opts.Slots, State: cluster.StateAlive}
+	return n.Base.Start(meta, n.ready, nil)
+}
+
+func (n *Node) ready() error {
+	if len(n.Members(cluster.RoleMapLB)) == 0 {
+		return errors.New("no maplb in the cluster")
+	}
+	return nil
+}
+
+// Running is how many map tasks run now.
+func (n *Node) Running() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.running)
+}
+
+func (n *Node) handleRunMap(_ context.Context, r *protocol.RunMap) (*protocol.Empty, error) {
+	k := attemptKey{r.Job, r.Task, r.Attempt}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ctx.Err() != nil {
+		return nil, transport.Errorf(transport.CodeUnavailable, "node %s is shutting down", n.Opts.Name)
+	}
+	if _, dup := n.running[k]; dup {
+		return &protocol.Empty{}, nil
+	}
+	if len(n.running) >= n.Opts.Slots {
+		return nil, transport.Errorf(transport.CodeBusy, "node %s runs %d tasks, its slots are full", n.Opts.Name, len(n.running))
+	}
+	ctx, cancel := context.WithCancel(n.ctx)
+	n.running[k] = cancel
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer cancel()
+		n.runMap(ctx, r, func() {
+			n.mu.Lock()
+			delete(n.running, k)
+			n.mu.Unlock()
+		})
+	}()
+	return &protocol.Empty{}, nil
+}
+
+func (n *Node) handleCancelMap(_ context.Context, r *protocol.CancelMap) (*protocol.Empty, error) {
+	n.mu.Lock()
+	if cancel, ok := n.running[attemptKey{r.Job, r.Task, r.Attempt}]; ok {
+		cancel()
+	}
+	n.mu.Unlock()
+	return &protocol.Empty{}, nil
+}
+
+// runMap runs a map attempt and reports how it ended; release frees its
+// slot before the report, so the load balancer may send the next task at once.
+func (n *Node) runMap(ctx context.Context, r *protocol.RunMap, release func()) {
+	log := n.Log.With(zap.String("job", r.Job), zap.Int("task", r.Task), zap.Int("attempt", r.Attempt))
+	start := time.Now()
+	sizes, err := n.mapTask(ctx, r)
+	release()
+	if ctx.Err() != nil {
+		log.Info("map attempt cancelled")
+		return
+	}
+	if err != nil {
+		var rerr *job.RecordError
+		permanent := errors.As(err, &rerr)
+		log.Warn("map task failed", zap.Error(err), zap.Bool("permanent", permanent))
+		n.report(ctx, r.MapLB, protocol.MethodMapFailed, &protocol.MapFailed{
+			Job: r.Job, Task: r.Task, Attempt: r.Attempt, Node: n.Opts.Name, Reason: err.Error(), Permanent: permanent,
+		})
+		return
+	}
+	done := &protocol.MapDone{
+		Job: r.Job, Task: r.Task, Attempt: r.Attempt, Node: n.Opts.Name, NodeRPC: n.RPCAddr(),
+		Start: start, End: time.Now(), Sizes: sizes, Running: n.Running(),
+		Spec: r.Spec, MapCount: r.Maps, MapLB: r.MapLB,
+	}
+	log.Debug("map task done", zap.Duration("took", done.End.Sub(start)))
+	if r.ReduceLB != "" {
+		n.report(ctx, r.ReduceLB, protocol.MethodMapDone, done)
+	}
+	n.report(ctx, r.MapLB, protocol.MethodMapDone, done)
+}
+
+// report sends a report, trying a few times: a load balancer that is
+// restarting should still hear of the work.
+func (n *Node) report(ctx context.Context, addr, method string, msg any) {
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = n.Client.Call(ctx, addr, method, msg, nil); err == nil || ctx.Err() != nil {
+			return
+		}
+		if code := transport.CodeOf(err); code != "" && code != transport.CodeUnavailable {
+			break // the peer answered: retrying will not change its mind
+		}
+		select {
+		case <-time.After(time.Duration(100<<try) * time.Millisecond):
+		case <-ctx.Done():
+			return
+		}
+	}
+	n.Log.Warn("report not delivered", zap.String("to", addr), zap.String("method", method), zap.Error(err))
+}
+
+// mapTask runs one map attempt and writes its partials; it returns their sizes.
+func (n *Node) mapTask(ctx context.Context, r *protocol.RunMap) ([]int64, error) {
+	j, err := job.Lookup(r.Spec.Job)
+	if err != nil {
+		return nil, err
+	}
+	m, err := j.NewMapper(&r.Spec)
+	if err != nil {
+		return nil, err
+	}
+	var in io.Reader
+	if !r.Input.Generated() {
+		t := r.Input
+		in = bufio.NewReaderSize(shuffle.NewReader(ctx, n.Client, r.MapLB, protocol.MethodInputRead, func(off int64) any {
+			return &protocol.InputRead{Job: r.Job, Doc: t.Doc, Offset: t.Offset + off, Length: t.Length - off}
+		}), 256<<10)
+	}
+	if err := m.Map(r.Input, in); err != nil {
+		return nil, err
+	}
+	return n.writePartials(r, m)
+}
+
+// writePartials lets the mapper write its R sorted partials to temporary
+// files, syncs them, and renames them into place.
+func (n *Node) writePartials(r *protocol.RunMap, m job.Mapper) ([]int64, error) {
+	R := r.Spec.Reducers
+	files := make([]*os.File, R)
+	writers := make([]*job.RecordWriter, R)
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+				os.Remove(f.Name())
+			}
+		}
+	}()
+	for p := range R {
+		path := n.layout.PartialPath(r.Job, r.Task, r.Attempt, p)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		f, err := os.Create(path + ".tmp")
+		if err != nil {
+			return nil, err
+		}
+		files[p] = f
+		writers[p] = job.NewRecordWriter(f)
+	}
+	if err := m.Finish(writers); err != nil {
+		return nil, err
+	}
+	sizes := make([]int64, R)
+	for p, w := range writers {
+		if err := w.Flush(); err != nil {
+			return nil, err
+		}
+		if err := files[p].Sync(); err != nil {
+			return nil, err
+		}
+		sizes[p] = w.Bytes()
+	}
+	for p, f := range files {
+		if err := f.Close(); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(f.Name(), n.layout.PartialPath(r.Job, r.Task, r.Attempt, p)); err != nil {
+			return nil, err
+		}
+		files[p] = nil
+	}
+	return sizes, nil
+}
+
+func (n *Node) handleReduceWork(_ context.Context, r *protocol.ReduceWork) (*protocol.Empty, error) {
+	if _, err := job.Lookup(r.Spec.Job); err != nil {
+		return nil, transport.Errorf(transport.CodeBadRequest, "%v", err)
+	}
+	if r.Partition < 0 || r.Partition >= r.Spec.Reducers || r.Maps < 1 {
+		return nil, transport.Errorf(transport.CodeBadRequest, "partition %d of %d, %d maps", r.Partition, r.Spec.Reducers, r.Maps)
+	}
+	n.mu.Lock()
+	n.reduceLB[r.Job] = r.ReduceLB
+	n.mu.Unlock()
+	n.gather.Add(r.Job, r.Partition, r.Spec, r.Maps, r.Partials)
+	return &protocol.Empty{}, nil
+}
+
+// partDone reports a reduced partition to reducelb.
+func (n *Node) partDone(jobID string, p int, size int64, err error, permanent bool) {
+	n.mu.Lock()
+	addr := n.reduceLB[jobID]
+	n.mu.Unlock()
+	log := n.Log.With(zap.String("job", jobID), zap.Int("partition", p))
+	if err != nil {
+		log.Warn("reduce failed", zap.Error(err))
+		n.report(n.ctx, addr, protocol.MethodReduceFailed, &protocol.ReduceFailed{
+			Job: jobID, Partition: p, Node: n.Opts.Name, Reason: err.Error(), Permanent: permanent,
+		})
+		return
+	}
+	log.Debug("partition reduced", zap.Int64("bytes", size))
+	n.report(n.ctx, addr, protocol.MethodReduceDone, &protocol.ReduceDone{
+		Job: jobID, Partition: p, Node: n.Opts.Name, RPC: n.RPCAddr(), Size: size, End: time.Now(),
+	})
+}
+
+func (n *Node) handleForget(_ context.Context, r *protocol.JobForget) (*protocol.Empty, error) {
+	n.mu.Lock()
+	for k, cancel := range n.running {
+		if k.job == r.Job {
+			cancel()
+		}
+	}
+	delete(n.reduceLB, r.Job)
+	n.mu.Unlock()
+	n.gather.Forget(r.Job)
+	err := n.layout.ForgetIntermediate(r.Job)
+	if r.Results {
+		err = errors.Join(err, n.layout.ForgetResults(r.Job))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("removing data of job %s: %w", r.Job, err)
+	}
+	return &protocol.Empty{}, nil
+}
+
+// Shutdown drains: it publishes the draining state so no new work comes,
+// lets running map tasks finish (until ctx ends), leaves the cluster and
+// stops.
+func (n *Node) Shutdown(ctx context.Context) error {
+	if n.Cluster != nil {
+		if err := n.Cluster.SetState(cluster.StateDraining); err != nil {
+			n.Log.Warn("publishing draining state", zap.Error(err))
+		}
+	}
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		n.Log.Warn("map tasks still running at the shutdown deadline; they are lost and will run elsewhere")
+	}
+	n.Base.Leave(5 * time.Second)
+	return n.Close()
+}
+
+// Close stops at once.
+func (n *Node) Close() error {
+	n.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n.Base.Stop(ctx)
+	n.gather.Close()
+	n.wg.Wait()
+	return nil
+}

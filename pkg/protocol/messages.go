@@ -1,0 +1,296 @@
+package protocol
+
+import (
+	"time"
+
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/sched"
+)
+
+// RPC method names. A request of method M carries the struct named in its
+// comment and is answered by the struct named after the arrow.
+const (
+	// Client → maplb.
+	MethodSubmitBegin  = "submit.begin"  // SubmitBegin → SubmitBeginReply
+	MethodSubmitUpload = "submit.upload" // Upload → Empty
+	MethodSubmitCommit = "submit.commit" // Commit → JobStatus
+	MethodJobWait      = "job.wait"      // Wait → JobStatus
+	MethodJobStatus    = "job.status"    // JobRef → JobStatus
+	MethodJobList      = "job.list"      // Empty → JobList
+	MethodJobCancel    = "job.cancel"    // JobRef → JobStatus
+	MethodNodesList    = "nodes.list"    // Empty → NodeList
+	MethodResultRead   = "result.read"   // ResultRead → Chunk (also maplb → node)
+
+	// maplb ↔ node.
+	MethodMapRun    = "map.run"     // RunMap → Empty
+	MethodMapCancel = "map.cancel"  // CancelMap → Empty
+	MethodInputRead = "input.read"  // InputRead → Chunk
+	MethodMapDone   = "map.done"    // MapDone → Empty (node → maplb and node → reducelb)
+	MethodMapFailed = "map.failed"  // MapFailed → Empty
+	MethodJobForget = "job.forget"  // JobForget → Empty (maplb → node, maplb → reducelb)
+	MethodNodeState = "node.status" // Empty → NodeStatus
+
+	// maplb ↔ reducelb.
+	MethodJobRegister    = "job.register"    // RegisterJob → Empty
+	MethodReduceProgress = "reduce.progress" // ReduceProgress → Empty (reducelb → maplb)
+
+	// reducelb ↔ node, node ↔ node.
+	MethodReduceAdd    = "reduce.add"    // ReduceWork → Empty
+	MethodReduceDone   = "reduce.done"   // ReduceDone → Empty
+	MethodReduceFailed = "reduce.failed" // ReduceFailed → Empty
+	MethodPartialRead  = "partial.read"  // PartialRead → Chunk
+)
+
+// Empty is the request or reply of calls that carry nothing.
+type Empty struct{}
+
+// Chunk is one piece of a bulk transfer, read by offset so that a transfer
+// can resume and no frame holds more than ChunkSize bytes.
+type Chunk struct {
+	Data []byte `msgpack:"d"`
+	EOF  bool   `msgpack:"eof"`
+}
+
+// SubmitBegin opens a job: its spec, and the total input size when known
+// (SizeHint < 0: unknown), from which the split size is derived.
+type SubmitBegin struct {
+	Spec      job.Spec `msgpack:"spec"`
+	SplitSize int64    `msgpack:"split"`
+	SizeHint  int64    `msgpack:"hint"`
+}
+
+// SubmitBeginReply names the new job.
+type SubmitBeginReply struct {
+	Job string `msgpack:"job"`
+}
+
+// Upload appends Data at Offset of document Doc of a job being submitted.
+type Upload struct {
+	Job    string `msgpack:"job"`
+	Doc    int    `msgpack:"doc"`
+	Offset int64  `msgpack:"off"`
+	Data   []byte `msgpack:"data"`
+}
+
+// Commit ends the upload; the job is then accepted.
+type Commit struct {
+	Job string `msgpack:"job"`
+}
+
+// JobRef names a job.
+type JobRef struct {
+	Job string `msgpack:"job"`
+}
+
+// Wait blocks until the job ends or Timeout passes, then returns its status.
+type Wait struct {
+	Job     string        `msgpack:"job"`
+	Timeout time.Duration `msgpack:"timeout"`
+}
+
+// Job states.
+const (
+	StateQueued    = "queued"
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+)
+
+// Terminal reports whether a job in state s is over.
+func Terminal(s string) bool {
+	return s == StateSucceeded || s == StateFailed || s == StateCancelled
+}
+
+// JobStatus is everything known of a job: what `dlbp status` prints.
+type JobStatus struct {
+	ID          string            `msgpack:"id"`
+	Job         string            `msgpack:"job"`
+	Params      map[string]string `msgpack:"params,omitempty"`
+	Mode        string            `msgpack:"mode"`
+	State       string            `msgpack:"state"`
+	Error       string            `msgpack:"error,omitempty"`
+	Partitions  int               `msgpack:"partitions"`
+	InputBytes  int64             `msgpack:"input"`
+	Submitted   time.Time         `msgpack:"submitted"`
+	Started     time.Time         `msgpack:"started"`
+	Finished    time.Time         `msgpack:"finished"`
+	Maps        []sched.TaskView  `msgpack:"maps"`
+	Reduces     []sched.TaskView  `msgpack:"reduces"`
+	Reducers    []sched.Pick      `msgpack:"reducers"`
+	MapsDone    int               `msgpack:"mapsdone"`
+	ReducesDone int               `msgpack:"reducesdone"`
+}
+
+// JobList is every job maplb knows, newest last, without task details.
+type JobList struct {
+	Jobs []JobStatus `msgpack:"jobs"`
+}
+
+// NodeInfo describes one cluster member, as `dlbp nodes` prints it.
+type NodeInfo struct {
+	Name    string `msgpack:"name"`
+	Role    string `msgpack:"role"`
+	RPC     string `msgpack:"rpc"`
+	State   string `msgpack:"state"`
+	Running int    `msgpack:"running"`
+	Slots   int    `msgpack:"slots"`
+}
+
+// NodeList is the cluster as maplb sees it.
+type NodeList struct {
+	Nodes []NodeInfo `msgpack:"nodes"`
+}
+
+// NodeStatus is a node's own account of its load.
+type NodeStatus struct {
+	Running int `msgpack:"running"`
+	Slots   int `msgpack:"slots"`
+}
+
+// ResultRead reads part Partition of a finished job from Offset. The part
+// is a stream of output records (job.RecordWriter): key, then line.
+type ResultRead struct {
+	Job       string `msgpack:"job"`
+	Partition int    `msgpack:"p"`
+	Offset    int64  `msgpack:"off"`
+}
+
+// RunMap asks a node to run one map task attempt.
+type RunMap struct {
+	Job      string   `msgpack:"job"`
+	Task     int      `msgpack:"task"`
+	Attempt  int      `msgpack:"attempt"`
+	Spec     job.Spec `msgpack:"spec"`
+	Input    job.Task `msgpack:"input"`
+	Maps     int      `msgpack:"maps"`     // map tasks in the job
+	MapLB    string   `msgpack:"maplb"`    // RPC address for input.read and reports
+	ReduceLB string   `msgpack:"reducelb"` // RPC address to report to; empty in mode single
+}
+
+// CancelMap stops a running map attempt (superseded, or its job ended).
+type CancelMap struct {
+	Job     string `msgpack:"job"`
+	Task    int    `msgpack:"task"`
+	Attempt int    `msgpack:"attempt"`
+}
+
+// InputRead reads Length bytes of a document's split from Offset (the
+// split's own offset plus what was read so far).
+type InputRead struct {
+	Job    string `msgpack:"job"`
+	Doc    int    `msgpack:"doc"`
+	Offset int64  `msgpack:"off"`
+	Length int64  `msgpack:"len"`
+}
+
+// MapDone reports a finished map attempt. Its partials stay on Node until
+// the job is forgotten. Start and End are the node's clock.
+type MapDone struct {
+	Job      string    `msgpack:"job"`
+	Task     int       `msgpack:"task"`
+	Attempt  int       `msgpack:"attempt"`
+	Node     string    `msgpack:"node"`
+	NodeRPC  string    `msgpack:"rpc"`
+	Start    time.Time `msgpack:"start"`
+	End      time.Time `msgpack:"end"`
+	Sizes    []int64   `msgpack:"sizes"` // bytes of each partition's partial
+	Running  int       `msgpack:"running"`
+	Spec     job.Spec  `msgpack:"spec"`
+	MapCount int       `msgpack:"maps"`
+	MapLB    string    `msgpack:"maplb"`
+}
+
+// MapFailed reports a failed map attempt. Permanent means the input itself
+// is bad (a record the job cannot parse): running it elsewhere cannot help.
+type MapFailed struct {
+	Job       string `msgpack:"job"`
+	Task      int    `msgpack:"task"`
+	Attempt   int    `msgpack:"attempt"`
+	Node      string `msgpack:"node"`
+	Reason    string `msgpack:"reason"`
+	Permanent bool   `msgpack:"permanent"`
+}
+
+// JobForget tells a daemon a job is over: drop its intermediate data, and
+// with Results its committed parts too.
+type JobForget struct {
+	Job     string `msgpack:"job"`
+	Results bool   `msgpack:"results"`
+}
+
+// RegisterJob tells reducelb of a starting job.
+type RegisterJob struct {
+	Job   string   `msgpack:"job"`
+	Spec  job.Spec `msgpack:"spec"`
+	Maps  int      `msgpack:"maps"`
+	MapLB string   `msgpack:"maplb"`
+}
+
+// PartLocation says where a finished part file is.
+type PartLocation struct {
+	Partition int    `msgpack:"p"`
+	Node      string `msgpack:"node"`
+	RPC       string `msgpack:"rpc"`
+	Size      int64  `msgpack:"size"`
+}
+
+// ReduceProgress is reducelb's account of a job's reduce side, sent to
+// maplb on every change. It replaces the previous one.
+type ReduceProgress struct {
+	Job      string           `msgpack:"job"`
+	Reduces  []sched.TaskView `msgpack:"reduces"`
+	Reducers []sched.Pick     `msgpack:"reducers"`
+	Parts    []PartLocation   `msgpack:"parts"` // committed parts
+	Rerun    []int            `msgpack:"rerun"` // map tasks whose output was lost
+	Done     bool             `msgpack:"done"`
+	Failed   string           `msgpack:"failed"`
+}
+
+// Partial names one map task's partial output for one partition, and where
+// it is.
+type Partial struct {
+	Task    int    `msgpack:"task"`
+	Attempt int    `msgpack:"attempt"`
+	Node    string `msgpack:"node"`
+	RPC     string `msgpack:"rpc"`
+}
+
+// ReduceWork gives a reducer its partition (the first time) and tells it
+// of partials to gather. Repeating it is harmless.
+type ReduceWork struct {
+	Job       string    `msgpack:"job"`
+	Partition int       `msgpack:"p"`
+	Spec      job.Spec  `msgpack:"spec"`
+	Maps      int       `msgpack:"maps"`
+	ReduceLB  string    `msgpack:"reducelb"`
+	Partials  []Partial `msgpack:"partials"`
+}
+
+// ReduceDone reports a committed part file.
+type ReduceDone struct {
+	Job       string    `msgpack:"job"`
+	Partition int       `msgpack:"p"`
+	Node      string    `msgpack:"node"`
+	RPC       string    `msgpack:"rpc"`
+	Size      int64     `msgpack:"size"`
+	End       time.Time `msgpack:"end"`
+}
+
+// ReduceFailed reports a partition that could not be reduced.
+type ReduceFailed struct {
+	Job       string `msgpack:"job"`
+	Partition int    `msgpack:"p"`
+	Node      string `msgpack:"node"`
+	Reason    string `msgpack:"reason"`
+	Permanent bool   `msgpack:"permanent"`
+}
+
+// PartialRead reads one map attempt's partial for one partition.
+type PartialRead struct {
+	Job       string `msgpack:"job"`
+	Task      int    `msgpack:"task"`
+	Attempt   int    `msgpack:"attempt"`
+	Partition int    `msgpack:"p"`
+	Offset    int64  `msgpack:"off"`
+}

@@ -1,0 +1,327 @@
+// Package reducelb is the reduce load balancer. It picks each job's
+// reducers lazily — when the job's first map task finishes, by the load at
+// that moment — tells reducers where every partial is, picks again when a
+// reducer is lost, and tells maplb how the reduce side progresses.
+package reducelb
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dlbp/dlbp/pkg/cluster"
+	"github.com/dlbp/dlbp/pkg/daemon"
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/sched"
+	"github.com/dlbp/dlbp/pkg/transport"
+)
+
+// ReduceLB is a running reduce load balancer.
+type ReduceLB struct {
+	*daemon.Base
+
+	mu     sync.Mutex
+	sched  *sched.ReduceScheduler
+	jobs   map[string]*rjob
+	rpcOf  map[string]string // node name → RPC address
+	dirty  map[string]bool   // jobs whose progress maplb has not heard yet
+	kick   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type rjob struct {
+	spec  job.Spec
+	maps  int
+	maplb string
+	parts map[int]protocol.PartLocation
+	rerun []int
+	done  bool
+	fail  string
+}
+
+// New builds a reduce load balancer from its options.
+func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*ReduceLB, error) {
+	b, err := daemon.NewBase(o, log, gossip)
+	if err != nil {
+		return nil, err
+	}
+	r := &ReduceLB{
+		Base: b, sched: sched.NewReduceScheduler(),
+		jobs: map[string]*rjob{}, rpcOf: map[string]string{}, dirty: map[string]bool{},
+		kick: make(chan struct{}, 1),
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	s := b.Server
+	transport.Handle(s, protocol.MethodJobRegister, r.handleRegister)
+	transport.Handle(s, protocol.MethodMapDone, r.handleMapDone)
+	transport.Handle(s, protocol.MethodReduceDone, r.handleReduceDone)
+	transport.Handle(s, protocol.MethodReduceFailed, r.handleReduceFailed)
+	transport.Handle(s, protocol.MethodJobForget, r.handleForget)
+	return r, nil
+}
+
+// Start serves, joins the cluster and follows its membership.
+func (r *ReduceLB) Start() error {
+	if err := r.Base.Start(cluster.Meta{Role: cluster.RoleReduceLB, State: cluster.StateAlive}, r.ready, nil); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	for _, m := range r.Cluster.Members() {
+		r.memberUp(m)
+	}
+	r.mu.Unlock()
+	r.wg.Add(2)
+	go r.followMembers()
+	go r.sendProgress()
+	return nil
+}
+
+func (r *ReduceLB) ready() error {
+	if len(r.Members(cluster.RoleNode)) == 0 {
+		return errNoNodes
+	}
+	return nil
+}
+
+var errNoNodes = transport.Errorf(transport.CodeUnavailable, "no node in the cluster")
+
+func (r *ReduceLB) followMembers() {
+	defer r.wg.Done()
+	for ev := range r.Cluster.Events() {
+		r.mu.Lock()
+		switch ev.Type {
+		case cluster.EventJoin, cluster.EventUpdate:
+			r.memberUp(ev.Member)
+		case cluster.EventLeave:
+			if ev.Member.Meta.Role == cluster.RoleNode {
+				r.Log.Info("node lost", zap.String("node", ev.Member.Name))
+				for id, d := range r.sched.NodeDown(ev.Member.Name, time.Now()) {
+					r.carryOut(id, d)
+				}
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// memberUp records a node's address and state. r.mu is held.
+func (r *ReduceLB) memberUp(m cluster.Member) {
+	if m.Meta.Role != cluster.RoleNode {
+		return
+	}
+	r.rpcOf[m.Name] = m.Meta.RPC
+	r.sched.NodeUp(sched.NodeInfo{Name: m.Name, Slots: m.Meta.Slots, Draining: m.Meta.State == cluster.StateDraining})
+}
+
+func (r *ReduceLB) register(id string, spec job.Spec, maps int, maplb string) *rjob {
+	if j, ok := r.jobs[id]; ok {
+		return j
+	}
+	j := &rjob{spec: spec, maps: maps, maplb: maplb, parts: map[int]protocol.PartLocation{}}
+	r.jobs[id] = j
+	r.sched.AddJob(id, maps, spec.Reducers)
+	return j
+}
+
+func (r *ReduceLB) handleRegister(_ context.Context, m *protocol.RegisterJob) (*protocol.Empty, error) {
+	if m.Maps < 1 || m.Spec.Reducers < 1 {
+		return nil, transport.Errorf(transport.CodeBadRequest, "job %s: %d maps, %d reducers", m.Job, m.Maps, m.Spec.Reducers)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.register(m.Job, m.Spec, m.Maps, m.MapLB)
+	r.Log.Info("job registered", zap.String("job", m.Job), zap.Int("maps", m.Maps), zap.Int("partitions", m.Spec.Reducers))
+	return &protocol.Empty{}, nil
+}
+
+func (r *ReduceLB) handleMapDone(_ context.Context, m *protocol.MapDone) (*protocol.Empty, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.jobs[m.Job]; !ok {
+		// Registration may have been lost with a restart: the report
+		// carries what is needed.
+		if m.MapCount < 1 || m.Spec.Reducers < 1 {
+			return nil, transport.Errorf(transport.CodeNotFound, "unknown job %s", m.Job)
+		}
+		r.register(m.Job, m.Spec, m.MapCount, m.MapLB)
+	}
+	r.rpcOf[m.Node] = m.NodeRPC
+	r.sched.SetRunning(m.Node, m.Running)
+	d := r.sched.MapDone(m.Job, sched.MapOutput{Task: m.Task, Attempt: m.Attempt, Node: m.Node}, time.Now())
+	r.carryOut(m.Job, d)
+	return &protocol.Empty{}, nil
+}
+
+func (r *ReduceLB) handleReduceDone(_ context.Context, m *protocol.ReduceDone) (*protocol.Empty, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	j, ok := r.jobs[m.Job]
+	if !ok {
+		return nil, transport.Errorf(transport.CodeNotFound, "unknown job %s", m.Job)
+	}
+	d := r.sched.ReduceDone(m.Job, m.Partition, m.Node, m.End)
+	if r.sched.Reducer(m.Job, m.Partition) == m.Node {
+		j.parts[m.Partition] = protocol.PartLocation{Partition: m.Partition, Node: m.Node, RPC: m.RPC, Size: m.Size}
+	}
+	r.carryOut(m.Job, d)
+	return &protocol.Empty{}, nil
+}
+
+func (r *ReduceLB) handleReduceFailed(_ context.Context, m *protocol.ReduceFailed) (*protocol.Empty, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.jobs[m.Job]; !ok {
+		return nil, transport.Errorf(transport.CodeNotFound, "unknown job %s", m.Job)
+	}
+	r.Log.Warn("reduce failed", zap.String("job", m.Job), zap.Int("partition", m.Partition), zap.String("node", m.Node), zap.String("reason", m.Reason))
+	r.carryOut(m.Job, r.sched.ReduceFailed(m.Job, m.Partition, m.Node, time.Now(), m.Reason, m.Permanent))
+	return &protocol.Empty{}, nil
+}
+
+func (r *ReduceLB) handleForget(_ context.Context, m *protocol.JobForget) (*protocol.Empty, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sched.Forget(m.Job)
+	delete(r.jobs, m.Job)
+	delete(r.dirty, m.Job)
+	return &protocol.Empty{}, nil
+}
+
+// carryOut sends the work the scheduler decided: each reducer learns its
+// partition and the partials to gather; maplb hears of the change. r.mu is
+// held.
+func (r *ReduceLB) carryOut(id string, d sched.ReduceDecisions) {
+	j := r.jobs[id]
+	if j == nil {
+		return
+	}
+	for _, p := range d.Picks {
+		r.Log.Info("reducer picked", zap.String("job", id), zap.Int("partition", p.Partition), zap.String("node", p.Node), zap.String("reason", p.Reason))
+	}
+	work := map[[2]any]*protocol.ReduceWork{}
+	var order [][2]any
+	for _, f := range d.Fetches {
+		k := [2]any{f.Reducer, f.Partition}
+		w, ok := work[k]
+		if !ok {
+			w = &protocol.ReduceWork{Job: id, Partition: f.Partition, Spec: j.spec, Maps: j.maps, ReduceLB: r.RPCAddr()}
+			work[k] = w
+			order = append(order, k)
+		}
+		w.Partials = append(w.Partials, protocol.Partial{Task: f.Output.Task, Attempt: f.Output.Attempt, Node: f.Output.Node, RPC: r.rpcOf[f.Output.Node]})
+	}
+	for _, k := range order {
+		reducer, addr := k[0].(string), r.rpcOf[k[0].(string)]
+		w := work[k]
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.send(addr, protocol.MethodReduceAdd, w, zap.String("reducer", reducer))
+		}()
+	}
+	j.rerun = append(j.rerun, d.Rerun...)
+	if d.JobDone {
+		j.done = true
+		r.Log.Info("job reduced", zap.String("job", id))
+	}
+	if d.JobFailed != "" {
+		j.fail = d.JobFailed
+	}
+	r.dirty[id] = true
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// send delivers a message, trying again while the peer is unreachable.
+func (r *ReduceLB) send(addr, method string, msg any, fields ...zap.Field) bool {
+	var err error
+	for try := 0; try < 6; try++ {
+		if err = r.Client.Call(r.ctx, addr, method, msg, nil); err == nil {
+			return true
+		}
+		if r.ctx.Err() != nil {
+			return false
+		}
+		if code := transport.CodeOf(err); code != "" && code != transport.CodeUnavailable {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(50<<try) * time.Millisecond):
+		case <-r.ctx.Done():
+			return false
+		}
+	}
+	r.Log.Warn("message not delivered", append(fields, zap.String("to", addr), zap.String("method", method), zap.Error(err))...)
+	return false
+}
+
+// sendProgress tells maplb of each changed job, one snapshot at a time, so
+// the latest state always arrives last.
+func (r *ReduceLB) sendProgress() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.kick:
+		}
+		for {
+			r.mu.Lock()
+			var id string
+			for k := range r.dirty {
+				id = k
+				break
+			}
+			if id == "" {
+				r.mu.Unlock()
+				break
+			}
+			delete(r.dirty, id)
+			j := r.jobs[id]
+			if j == nil {
+				r.mu.Unlock()
+				continue
+			}
+			tasks, picks := r.sched.Status(id)
+			msg := &protocol.ReduceProgress{Job: id, Reduces: tasks, Reducers: picks, Rerun: j.rerun, Done: j.done, Failed: j.fail}
+			for p := 0; p < j.spec.Reducers; p++ {
+				if loc, ok := j.parts[p]; ok {
+					msg.Parts = append(msg.Parts, loc)
+				}
+			}
+			addr := j.maplb
+			r.mu.Unlock()
+			if r.send(addr, protocol.MethodReduceProgress, msg, zap.String("job", id)) {
+				r.mu.Lock()
+				if j := r.jobs[id]; j != nil && len(j.rerun) >= len(msg.Rerun) {
+					j.rerun = j.rerun[len(msg.Rerun):]
+				}
+				r.mu.Unlock()
+			}
+		}
+	}
+}
+
+// Shutdown leaves the cluster and stops. Its jobs' reducers keep working;
+// their reports wait for a reduce load balancer to come back.
+func (r *ReduceLB) Shutdown(ctx context.Context) error {
+	r.Base.Leave(5 * time.Second)
+	return r.Close()
+}
+
+// Close stops at once.
+func (r *ReduceLB) Close() error {
+	r.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r.Base.Stop(ctx)
+	r.wg.Wait()
+	return nil
+}

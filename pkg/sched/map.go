@@ -1,0 +1,401 @@
+package sched
+
+import (
+	"fmt"
+	"time"
+)
+
+// MapScheduler decides where map tasks run. It keeps every task's context
+// (its attempts: node, times, outcome) so that the work of a lost node goes
+// to another one.
+type MapScheduler struct {
+	mode        Mode
+	maxFailures int
+	nodes       map[string]*mapNode
+	jobs        map[string]*mapJob
+	seq         int // submission order of jobs
+	rrNext      string
+}
+
+type mapNode struct {
+	info         NodeInfo
+	running      int
+	blockedUntil time.Time // a node that refused work gets none until then
+}
+
+type mapJob struct {
+	id      string
+	seq     int
+	tasks   []*task
+	pending []int // task numbers waiting for a node, in order
+	done    int
+	running int
+	failed  bool
+	stopped bool // failed or cancelled: nothing more is scheduled
+}
+
+// Assignment tells the daemon to start attempt Attempt of a map task on Node.
+type Assignment = AttemptRef
+
+// MapOutcome is what a task report changed.
+type MapOutcome struct {
+	// First is true when this report completed the task (the first result
+	// wins; a late attempt's result is ignored).
+	First bool
+	// JobMapsDone is true when the report completed the job's last map task.
+	JobMapsDone bool
+	// JobFailed carries the reason when the report failed the whole job.
+	JobFailed string
+	// Cancel lists running attempts the daemon should stop (superseded by a
+	// winner, or part of a job that failed).
+	Cancel []AttemptRef
+}
+
+// NewMapScheduler returns an empty scheduler for the given mode.
+func NewMapScheduler(mode Mode) *MapScheduler {
+	return &MapScheduler{
+		mode:        mode,
+		maxFailures: DefaultMaxFailures,
+		nodes:       map[string]*mapNode{},
+		jobs:        map[string]*mapJob{},
+	}
+}
+
+// SetMaxFailures sets how many failed attempts of one task fail its job.
+func (s *MapScheduler) SetMaxFailures(n int) {
+	if n > 0 {
+		s.maxFailures = n
+	}
+}
+
+// NodeUp records a node that joined or changed (slots, draining).
+func (s *MapScheduler) NodeUp(info NodeInfo) {
+	if info.Slots < 1 {
+		info.Slots = 1
+	}
+	if n, ok := s.nodes[info.Name]; ok {
+		n.info = info
+		return
+	}
+	s.nodes[info.Name] = &mapNode{info: info}
+}
+
+// NodeDown forgets a node: every attempt running on it is lost and its task
+// goes back to the front of its job's queue. It returns the lost attempts.
+func (s *MapScheduler) NodeDown(name string, now time.Time, reason string) []AttemptRef {
+	if _, ok := s.nodes[name]; !ok {
+		return nil
+	}
+	delete(s.nodes, name)
+	var lost []AttemptRef
+	for _, id := range s.jobOrder() {
+		j := s.jobs[id]
+		var requeue []int
+		for ti, t := range j.tasks {
+			for ai := range t.attempts {
+				a := &t.attempts[ai]
+				if a.State != AttemptRunning || a.Node != name {
+					continue
+				}
+				a.State, a.End, a.Reason = AttemptLost, now, reason
+				j.running--
+				lost = append(lost, AttemptRef{Job: id, Task: ti, Attempt: ai, Node: name})
+				if t.state == TaskRunning && len(t.running()) == 0 {
+					t.state = TaskPending
+					requeue = append(requeue, ti)
+				}
+			}
+		}
+		if !j.stopped {
+			j.pending = append(requeue, j.pending...)
+		}
+	}
+	return lost
+}
+
+// AddJob adds a job with n map tasks, numbered 0..n-1, all pending.
+func (s *MapScheduler) AddJob(id string, n int) {
+	s.seq++
+	j := &mapJob{id: id, seq: s.seq, tasks: make([]*task, n), pending: make([]int, n)}
+	for i := range j.tasks {
+		j.tasks[i] = &task{state: TaskPending}
+		j.pending[i] = i
+	}
+	s.jobs[id] = j
+}
+
+// StopJob stops scheduling a job (cancelled or failed elsewhere) and returns
+// its running attempts, which are marked failed with reason.
+func (s *MapScheduler) StopJob(id string, now time.Time, reason string) []AttemptRef {
+	j, ok := s.jobs[id]
+	if !ok {
+		return nil
+	}
+	return s.stop(j, now, reason)
+}
+
+func (s *MapScheduler) stop(j *mapJob, now time.Time, reason string) []AttemptRef {
+	j.stopped = true
+	j.pending = nil
+	var out []AttemptRef
+	for ti, t := range j.tasks {
+		for _, ai := range t.running() {
+			a := &t.attempts[ai]
+			a.State, a.End, a.Reason = AttemptFailed, now, reason
+			s.release(j, a.Node)
+			out = append(out, AttemptRef{Job: j.id, Task: ti, Attempt: ai, Node: a.Node})
+		}
+		if t.state != TaskDone {
+			t.state = TaskFailed
+		}
+	}
+	return out
+}
+
+// Forget drops a finished job's records.
+func (s *MapScheduler) Forget(id string) { delete(s.jobs, id) }
+
+// Schedule fills free slots with pending tasks and returns the new attempts.
+// Jobs share the nodes fairly: the next task comes from the job with the
+// fewest running attempts, so a small job is not stuck behind a large one.
+func (s *MapScheduler) Schedule(now time.Time) []Assignment {
+	var out []Assignment
+	for {
+		j := s.nextJob()
+		if j == nil {
+			return out
+		}
+		node := s.pickNode(now)
+		if node == nil {
+			return out
+		}
+		ti := j.pending[0]
+		j.pending = j.pending[1:]
+		t := j.tasks[ti]
+		t.state = TaskRunning
+		t.attempts = append(t.attempts, Attempt{Node: node.info.Name, Start: now, State: AttemptRunning})
+		node.running++
+		j.running++
+		out = append(out, Assignment{Job: j.id, Task: ti, Attempt: len(t.attempts) - 1, Node: node.info.Name})
+	}
+}
+
+// nextJob picks the job whose next task runs first: fewest running attempts,
+// then earliest submitted.
+func (s *MapScheduler) nextJob() *mapJob {
+	var best *mapJob
+	for _, j := range s.jobs {
+		if j.stopped || len(j.pending) == 0 {
+			continue
+		}
+		if best == nil || j.running < best.running || (j.running == best.running && j.seq < best.seq) {
+			best = j
+		}
+	}
+	return best
+}
+
+// pickNode chooses the node for the next task, or nil when no node has a
+// free slot: the least loaded one in mode dlbp, the next one round-robin in
+// mode single.
+func (s *MapScheduler) pickNode(now time.Time) *mapNode {
+	names := sortedNames(s.nodes)
+	free := func(n *mapNode) bool {
+		return !n.info.Draining && n.running < n.info.Slots && !now.Before(n.blockedUntil)
+	}
+	if s.mode == ModeSingle {
+		// Round-robin: the first node with a free slot at or after rrNext.
+		start := 0
+		for i, name := range names {
+			if name >= s.rrNext {
+				start = i
+				break
+			}
+		}
+		for k := range names {
+			n := s.nodes[names[(start+k)%len(names)]]
+			if free(n) {
+				next := (start + k + 1) % len(names)
+				s.rrNext = names[next]
+				if next == 0 {
+					s.rrNext = ""
+				}
+				return n
+			}
+		}
+		return nil
+	}
+	var best *mapNode
+	for _, name := range names {
+		n := s.nodes[name]
+		if !free(n) {
+			continue
+		}
+		// Compare running/slots without division: a/b < c/d ⇔ a·d < c·b.
+		if best == nil || n.running*best.info.Slots < best.running*n.info.Slots ||
+			(n.running*best.info.Slots == best.running*n.info.Slots && n.running < best.running) {
+			best = n
+		}
+	}
+	return best
+}
+
+func (s *MapScheduler) release(j *mapJob, node string) {
+	j.running--
+	if n, ok := s.nodes[node]; ok && n.running > 0 {
+		n.running--
+	}
+}
+
+// lookup returns the running attempt named by the report, or nil when the
+// report is stale (unknown job or task, or the attempt already ended).
+func (s *MapScheduler) lookup(job string, ti, ai int) (*mapJob, *task, *Attempt) {
+	j, ok := s.jobs[job]
+	if !ok || ti < 0 || ti >= len(j.tasks) {
+		return nil, nil, nil
+	}
+	t := j.tasks[ti]
+	if ai < 0 || ai >= len(t.attempts) || t.attempts[ai].State != AttemptRunning {
+		return j, t, nil
+	}
+	return j, t, &t.attempts[ai]
+}
+
+// TaskDone records that an attempt finished at end (the node's clock). The
+// first attempt to finish wins; any other running attempt of the task is
+// superseded and returned in Cancel.
+func (s *MapScheduler) TaskDone(job string, ti, ai int, end time.Time) MapOutcome {
+	j, t, a := s.lookup(job, ti, ai)
+	if a == nil {
+		return MapOutcome{}
+	}
+	a.State, a.End = AttemptDone, end
+	s.release(j, a.Node)
+	if t.state == TaskDone || j.stopped {
+		a.State, a.Reason = AttemptSuperseded, "another attempt finished first"
+		return MapOutcome{}
+	}
+	t.state = TaskDone
+	j.done++
+	out := MapOutcome{First: true, JobMapsDone: j.done == len(j.tasks)}
+	for _, oi := range t.running() {
+		o := &t.attempts[oi]
+		o.State, o.End, o.Reason = AttemptSuperseded, end, fmt.Sprintf("attempt %d on %s finished first", ai, a.Node)
+		s.release(j, o.Node)
+		out.Cancel = append(out.Cancel, AttemptRef{Job: job, Task: ti, Attempt: oi, Node: o.Node})
+	}
+	removePending(j, ti)
+	return out
+}
+
+// TaskFailed records a failed attempt. A permanent failure (the input cannot
+// be processed anywhere) fails the job at once; otherwise the task goes back
+// to the queue until it has failed maxFailures times.
+func (s *MapScheduler) TaskFailed(job string, ti, ai int, now time.Time, reason string, permanent bool) MapOutcome {
+	j, t, a := s.lookup(job, ti, ai)
+	if a == nil {
+		return MapOutcome{}
+	}
+	a.State, a.End, a.Reason = AttemptFailed, now, reason
+	s.release(j, a.Node)
+	if j.stopped || t.state == TaskDone {
+		return MapOutcome{}
+	}
+	t.failures++
+	if permanent || t.failures >= s.maxFailures {
+		msg := reason
+		if !permanent {
+			msg = fmt.Sprintf("map task %d failed %d times, last: %s", ti, t.failures, reason)
+		}
+		return MapOutcome{JobFailed: msg, Cancel: s.stop(j, now, "job failed")}
+	}
+	if len(t.running()) == 0 {
+		t.state = TaskPending
+		j.pending = append([]int{ti}, j.pending...)
+	}
+	return MapOutcome{}
+}
+
+// Reject records that an attempt never started (its node refused it or
+// could not be reached). The task goes back to the queue without counting
+// as a failure, and the node gets no work until until.
+func (s *MapScheduler) Reject(job string, ti, ai int, now time.Time, reason string, until time.Time) {
+	j, t, a := s.lookup(job, ti, ai)
+	if a == nil {
+		return
+	}
+	a.State, a.End, a.Reason = AttemptFailed, now, "not started: "+reason
+	s.release(j, a.Node)
+	if n, ok := s.nodes[a.Node]; ok {
+		n.blockedUntil = until
+	}
+	if !j.stopped && t.state == TaskRunning && len(t.running()) == 0 {
+		t.state = TaskPending
+		j.pending = append([]int{ti}, j.pending...)
+	}
+}
+
+// Reopen makes a finished task run again (its output was lost with its
+// node before the reducer had it). It reports whether the task was reopened.
+func (s *MapScheduler) Reopen(job string, ti int, reason string) bool {
+	j, ok := s.jobs[job]
+	if !ok || j.stopped || ti < 0 || ti >= len(j.tasks) {
+		return false
+	}
+	t := j.tasks[ti]
+	if t.state != TaskDone {
+		return false
+	}
+	for i := range t.attempts {
+		if t.attempts[i].State == AttemptDone {
+			t.attempts[i].State, t.attempts[i].Reason = AttemptLost, reason
+		}
+	}
+	t.state = TaskPending
+	j.done--
+	j.pending = append([]int{ti}, j.pending...)
+	return true
+}
+
+func removePending(j *mapJob, ti int) {
+	for i, p := range j.pending {
+		if p == ti {
+			j.pending = append(j.pending[:i], j.pending[i+1:]...)
+			return
+		}
+	}
+}
+
+// Tasks returns a copy of a job's map tasks and their attempts.
+func (s *MapScheduler) Tasks(job string) []TaskView {
+	j, ok := s.jobs[job]
+	if !ok {
+		return nil
+	}
+	out := make([]TaskView, len(j.tasks))
+	for i, t := range j.tasks {
+		out[i] = t.view(i)
+	}
+	return out
+}
+
+// Progress returns how many of a job's map tasks are done, of how many.
+func (s *MapScheduler) Progress(job string) (done, total int) {
+	j, ok := s.jobs[job]
+	if !ok {
+		return 0, 0
+	}
+	return j.done, len(j.tasks)
+}
+
+// Running returns how many map attempts this scheduler runs on a node.
+func (s *MapScheduler) Running(node string) int {
+	if n, ok := s.nodes[node]; ok {
+		return n.running
+	}
+	return 0
+}
+
+func (s *MapScheduler) jobOrder() []string {
+	return sortedNames(s.jobs)
+}

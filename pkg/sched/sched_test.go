@@ -1,0 +1,331 @@
+package sched
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+
+func nodesOf(as []Assignment) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.Node
+	}
+	return out
+}
+
+func equalStrings(a, b []string) bool {
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+func TestMapLeastLoaded(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 2})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
+	s.NodeUp(NodeInfo{Name: "c", Slots: 1})
+	s.AddJob("j", 6)
+	got := s.Schedule(at(0))
+	// a (0/2), b (0/1), c (0/1) tie at 0: ties go to fewer running then name;
+	// after a gets one it is at 1/2, b and c at 0, then a again for its last slot.
+	if want := []string{"a", "b", "c", "a"}; !equalStrings(nodesOf(got), want) {
+		t.Fatalf("placement %v, want %v", nodesOf(got), want)
+	}
+	for i, a := range got {
+		if a.Task != i || a.Attempt != 0 {
+			t.Fatalf("assignment %d = %+v, want task %d attempt 0", i, a, i)
+		}
+	}
+	if more := s.Schedule(at(1)); len(more) != 0 {
+		t.Fatalf("scheduled %v with every slot full", more)
+	}
+	out := s.TaskDone("j", 1, 0, at(5))
+	if !out.First || out.JobMapsDone {
+		t.Fatalf("TaskDone = %+v", out)
+	}
+	if got := s.Schedule(at(6)); !equalStrings(nodesOf(got), []string{"b"}) || got[0].Task != 4 {
+		t.Fatalf("after b freed a slot: %+v", got)
+	}
+}
+
+func TestMapRoundRobinSingle(t *testing.T) {
+	s := NewMapScheduler(ModeSingle)
+	for _, n := range []string{"a", "b", "c"} {
+		s.NodeUp(NodeInfo{Name: n, Slots: 4})
+	}
+	s.AddJob("j", 7)
+	got := s.Schedule(at(0))
+	if want := []string{"a", "b", "c", "a", "b", "c", "a"}; !equalStrings(nodesOf(got), want) {
+		t.Fatalf("round robin %v, want %v", nodesOf(got), want)
+	}
+	// Continues where it stopped.
+	s.AddJob("k", 2)
+	if got := s.Schedule(at(1)); !equalStrings(nodesOf(got), []string{"b", "c"}) {
+		t.Fatalf("next round %v", nodesOf(got))
+	}
+}
+
+func TestMapNodeDownRequeues(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
+	s.AddJob("j", 3)
+	s.Schedule(at(0)) // task 0 on a, task 1 on b
+	lost := s.NodeDown("a", at(10), "node left the cluster")
+	if len(lost) != 1 || lost[0].Task != 0 || lost[0].Node != "a" {
+		t.Fatalf("lost %+v", lost)
+	}
+	if s.TaskDone("j", 1, 0, at(11)).First != true {
+		t.Fatal("task 1 not accepted")
+	}
+	got := s.Schedule(at(12))
+	if len(got) != 1 || got[0].Task != 0 || got[0].Node != "b" || got[0].Attempt != 1 {
+		t.Fatalf("requeued task not first on b: %+v", got)
+	}
+	// A late report from the lost attempt is ignored.
+	if out := s.TaskDone("j", 0, 0, at(13)); out.First {
+		t.Fatal("late attempt accepted")
+	}
+	tasks := s.Tasks("j")
+	if a := tasks[0].Attempts[0]; a.State != AttemptLost || a.Reason != "node left the cluster" || !a.End.Equal(at(10)) {
+		t.Fatalf("lost attempt recorded as %+v", a)
+	}
+}
+
+func TestMapFirstResultWins(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.AddJob("j", 1)
+	s.Schedule(at(0))
+	// A failure re-queues; the re-run goes to b.
+	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
+	if out := s.TaskFailed("j", 0, 0, at(1), "disk full", false); out.JobFailed != "" {
+		t.Fatalf("transient failure failed the job: %+v", out)
+	}
+	got := s.Schedule(at(2))
+	if len(got) != 1 || got[0].Attempt != 1 {
+		t.Fatalf("re-run %+v", got)
+	}
+	out := s.TaskDone("j", 0, 1, at(3))
+	if !out.First || !out.JobMapsDone {
+		t.Fatalf("done %+v", out)
+	}
+	if again := s.TaskDone("j", 0, 1, at(4)); again.First {
+		t.Fatal("duplicate report counted twice")
+	}
+	if d, n := s.Progress("j"); d != 1 || n != 1 {
+		t.Fatalf("progress %d/%d", d, n)
+	}
+}
+
+func TestMapPermanentFailureFailsJob(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 2})
+	s.AddJob("j", 2)
+	s.Schedule(at(0))
+	out := s.TaskFailed("j", 0, 0, at(1), `in.txt:3: not an integer: "12x"`, true)
+	if out.JobFailed != `in.txt:3: not an integer: "12x"` {
+		t.Fatalf("JobFailed = %q", out.JobFailed)
+	}
+	if len(out.Cancel) != 1 || out.Cancel[0].Task != 1 {
+		t.Fatalf("cancel %+v", out.Cancel)
+	}
+	if got := s.Schedule(at(2)); len(got) != 0 {
+		t.Fatalf("failed job still scheduled: %+v", got)
+	}
+	if s.Running("a") != 0 {
+		t.Fatalf("slots not released: %d running", s.Running("a"))
+	}
+}
+
+func TestMapRepeatedFailuresFailJob(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.SetMaxFailures(2)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.AddJob("j", 1)
+	s.Schedule(at(0))
+	if out := s.TaskFailed("j", 0, 0, at(1), "boom", false); out.JobFailed != "" {
+		t.Fatalf("first failure: %+v", out)
+	}
+	s.Schedule(at(2))
+	out := s.TaskFailed("j", 0, 1, at(3), "boom", false)
+	if out.JobFailed != "map task 0 failed 2 times, last: boom" {
+		t.Fatalf("JobFailed = %q", out.JobFailed)
+	}
+}
+
+func TestMapFairAcrossJobs(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 2})
+	s.AddJob("big", 100)
+	s.Schedule(at(0)) // big takes both slots
+	s.AddJob("small", 1)
+	s.TaskDone("big", 0, 0, at(1))
+	got := s.Schedule(at(2))
+	if len(got) != 1 || got[0].Job != "small" {
+		t.Fatalf("freed slot went to %+v, want the small job", got)
+	}
+}
+
+func TestMapDrainingGetsNoWork(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 4, Draining: true})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
+	s.AddJob("j", 3)
+	if got := s.Schedule(at(0)); !equalStrings(nodesOf(got), []string{"b"}) {
+		t.Fatalf("placement %v", nodesOf(got))
+	}
+}
+
+func TestMapReopen(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.AddJob("j", 1)
+	s.Schedule(at(0))
+	s.TaskDone("j", 0, 0, at(1))
+	if !s.Reopen("j", 0, "output lost with node a") {
+		t.Fatal("not reopened")
+	}
+	if d, _ := s.Progress("j"); d != 0 {
+		t.Fatalf("done = %d after reopen", d)
+	}
+	got := s.Schedule(at(2))
+	if len(got) != 1 || got[0].Attempt != 1 {
+		t.Fatalf("reopened task not re-run: %+v", got)
+	}
+}
+
+func TestReduceLazyPick(t *testing.T) {
+	s := NewReduceScheduler()
+	s.NodeUp(NodeInfo{Name: "a", Slots: 2})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 2})
+	s.NodeUp(NodeInfo{Name: "c", Slots: 2})
+	s.AddJob("j", 3, 3)
+	if _, picks := s.Status("j"); len(picks) != 0 {
+		t.Fatalf("picked before any map finished: %+v", picks)
+	}
+	s.SetRunning("a", 2)
+	s.SetRunning("c", 1)
+	d := s.MapDone("j", MapOutput{Task: 1, Node: "c"}, at(100))
+	var got []string
+	for _, p := range d.Picks {
+		got = append(got, p.Node)
+		if !p.Picked.Equal(at(100)) {
+			t.Fatalf("pick time %v", p.Picked)
+		}
+	}
+	// Loads at that moment: a 2, b 0, c 1. b first; then b=1 and c=1 tie and
+	// c holds the partial; then b=1... b has 1, c has 2, a has 2: b.
+	if want := []string{"b", "c", "b"}; !equalStrings(got, want) {
+		t.Fatalf("reducers %v, want %v (%+v)", got, want, d.Picks)
+	}
+	if len(d.Fetches) != 3 {
+		t.Fatalf("fetches %+v", d.Fetches)
+	}
+	// Later map completions pick nothing new, only fetch.
+	d = s.MapDone("j", MapOutput{Task: 0, Node: "a"}, at(200))
+	if len(d.Picks) != 0 || len(d.Fetches) != 3 || d.Fetches[0].Reducer != "b" {
+		t.Fatalf("second map done: %+v", d)
+	}
+	// A duplicate completion is ignored.
+	if d = s.MapDone("j", MapOutput{Task: 0, Attempt: 1, Node: "b"}, at(201)); len(d.Fetches) != 0 {
+		t.Fatalf("duplicate accepted: %+v", d)
+	}
+	s.MapDone("j", MapOutput{Task: 2, Node: "b"}, at(300))
+	for p, n := range []string{"b", "c", "b"} {
+		last := p == 2
+		if d := s.ReduceDone("j", p, n, at(400+p)); d.JobDone != last {
+			t.Fatalf("partition %d: JobDone=%v", p, d.JobDone)
+		}
+	}
+	tasks, _ := s.Status("j")
+	for _, tv := range tasks {
+		if tv.State != TaskDone || len(tv.Attempts) != 1 || tv.Attempts[0].State != AttemptDone {
+			t.Fatalf("reduce task %+v", tv)
+		}
+	}
+}
+
+func TestReduceNodeDownRepicksAndReruns(t *testing.T) {
+	s := NewReduceScheduler()
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
+	s.AddJob("j", 2, 1)
+	d := s.MapDone("j", MapOutput{Task: 0, Node: "a"}, at(1))
+	if d.Picks[0].Node != "a" {
+		t.Fatalf("tie should go to the holder a: %+v", d.Picks)
+	}
+	s.MapDone("j", MapOutput{Task: 1, Node: "b"}, at(2))
+	ds := s.NodeDown("a", at(3))
+	d = ds["j"]
+	if fmt.Sprint(d.Rerun) != "[0]" {
+		t.Fatalf("rerun %v", d.Rerun)
+	}
+	if len(d.Picks) != 1 || d.Picks[0].Node != "b" {
+		t.Fatalf("re-pick %+v", d.Picks)
+	}
+	if len(d.Fetches) != 1 || d.Fetches[0].Output.Task != 1 {
+		t.Fatalf("fetches after re-pick %+v", d.Fetches)
+	}
+	// The re-run of task 0 lands on b and is fetched by the new reducer.
+	d = s.MapDone("j", MapOutput{Task: 0, Attempt: 1, Node: "b"}, at(4))
+	if len(d.Fetches) != 1 || d.Fetches[0].Reducer != "b" {
+		t.Fatalf("fetch of the re-run: %+v", d)
+	}
+	if !s.ReduceDone("j", 0, "b", at(5)).JobDone {
+		t.Fatal("job not done")
+	}
+	tasks, picks := s.Status("j")
+	if len(picks) != 2 || tasks[0].Attempts[0].State != AttemptLost {
+		t.Fatalf("history: %+v %+v", tasks, picks)
+	}
+}
+
+func TestReduceFailureRepicksThenFailsJob(t *testing.T) {
+	s := NewReduceScheduler()
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.AddJob("j", 1, 1)
+	s.MapDone("j", MapOutput{Task: 0, Node: "a"}, at(1))
+	d := s.ReduceFailed("j", 0, "a", at(2), "disk full", false)
+	if len(d.Picks) != 1 || len(d.Fetches) != 1 {
+		t.Fatalf("after failure: %+v", d)
+	}
+	d = s.ReduceFailed("j", 0, "a", at(3), "bad data", true)
+	if d.JobFailed != "reduce partition 0: bad data" {
+		t.Fatalf("JobFailed = %q", d.JobFailed)
+	}
+}
+
+func TestMapRejectBlocksNode(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
+	s.AddJob("j", 1)
+	got := s.Schedule(at(0))
+	if got[0].Node != "a" {
+		t.Fatalf("first placement %+v", got)
+	}
+	s.Reject("j", 0, 0, at(1), "connection refused", at(1000))
+	got = s.Schedule(at(2))
+	if len(got) != 1 || got[0].Node != "b" {
+		t.Fatalf("after a refused: %+v", got)
+	}
+	s.Reject("j", 0, 1, at(3), "busy", at(1000))
+	if got = s.Schedule(at(4)); len(got) != 0 {
+		t.Fatalf("blocked nodes got work: %+v", got)
+	}
+	if got = s.Schedule(at(1000)); len(got) != 1 {
+		t.Fatalf("nodes not unblocked: %+v", got)
+	}
+	// Rejections are not failures: the job is still alive after many.
+	for i := 0; i < 10; i++ {
+		s.Reject("j", 0, got[0].Attempt, at(1001+i), "busy", at(1001+i))
+		got = s.Schedule(at(1001 + i))
+		if len(got) != 1 {
+			t.Fatalf("round %d: %+v", i, got)
+		}
+	}
+}

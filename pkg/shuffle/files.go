@@ -1,0 +1,184 @@
+// Package shuffle moves intermediate and final data between daemons: where
+// partials and parts live in a data directory, how a file is served and read
+// in chunks, and the gatherer that collects a partition's partials and
+// reduces them. Node reducers and the single-mode master share it.
+package shuffle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/transport"
+)
+
+// Layout places a daemon's files under its data directory.
+type Layout struct {
+	Dir string
+}
+
+// jobDir rejects job ids that could escape the data directory.
+func (l Layout) jobDir(kind, job string) string {
+	return filepath.Join(l.Dir, kind, filepath.Base(filepath.Clean("/"+job)))
+}
+
+// PartialPath is where a map attempt's output for partition p is kept.
+func (l Layout) PartialPath(job string, task, attempt, p int) string {
+	return filepath.Join(l.jobDir("maps", job), fmt.Sprintf("t%05d.a%d", task, attempt), fmt.Sprintf("part-%05d", p))
+}
+
+// GatherPath is where a reducer keeps the partial of map task for partition p.
+func (l Layout) GatherPath(job string, p, task int) string {
+	return filepath.Join(l.jobDir("gather", job), fmt.Sprintf("p%05d", p), fmt.Sprintf("t%05d", task))
+}
+
+// ResultPath is where committed part p of a job's output is kept.
+func (l Layout) ResultPath(job string, p int) string {
+	return filepath.Join(l.jobDir("results", job), fmt.Sprintf("part-%05d", p))
+}
+
+// ForgetIntermediate removes a job's partials and gathered copies.
+func (l Layout) ForgetIntermediate(job string) error {
+	return errors.Join(os.RemoveAll(l.jobDir("maps", job)), os.RemoveAll(l.jobDir("gather", job)))
+}
+
+// ForgetResults removes a job's committed parts.
+func (l Layout) ForgetResults(job string) error {
+	return os.RemoveAll(l.jobDir("results", job))
+}
+
+// ReadChunk returns up to protocol.ChunkSize bytes of path from off; a
+// missing file is a not_found error.
+func ReadChunk(path string, off int64) (*protocol.Chunk, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, transport.Errorf(transport.CodeNotFound, "%s: no such data", filepath.Base(path))
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readChunkAt(f, off, -1)
+}
+
+// readChunkAt reads up to ChunkSize bytes (and at most limit when ≥ 0) at off.
+func readChunkAt(r io.ReaderAt, off, limit int64) (*protocol.Chunk, error) {
+	if off < 0 {
+		return nil, transport.Errorf(transport.CodeBadRequest, "negative offset %d", off)
+	}
+	n := int64(protocol.ChunkSize)
+	if limit >= 0 && limit < n {
+		n = limit
+	}
+	buf := make([]byte, n)
+	got, err := r.ReadAt(buf, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	eof := errors.Is(err, io.EOF) || int64(got) == limit
+	return &protocol.Chunk{Data: buf[:got], EOF: eof}, nil
+}
+
+// ReadRange serves a chunk of the byte range [start, start+length) of path,
+// from offset off within the range.
+func ReadRange(path string, start, length, off int64) (*protocol.Chunk, error) {
+	if off > length {
+		return nil, transport.Errorf(transport.CodeBadRequest, "offset %d past range of %d bytes", off, length)
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, transport.Errorf(transport.CodeNotFound, "%s: no such data", filepath.Base(path))
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c, err := readChunkAt(f, start+off, length-off)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(c.Data)) < length-off && c.EOF {
+		return nil, fmt.Errorf("%s: short file: wanted %d bytes at %d", filepath.Base(path), length-off, start+off)
+	}
+	return c, nil
+}
+
+// Reader reads a remote file chunk by chunk: request(off) builds the
+// request for the chunk at off, sent as method to addr.
+type Reader struct {
+	ctx     context.Context
+	client  *transport.Client
+	addr    string
+	method  string
+	request func(off int64) any
+	off     int64
+	buf     []byte
+	eof     bool
+}
+
+// NewReader returns an io.Reader over a chunked remote file.
+func NewReader(ctx context.Context, c *transport.Client, addr, method string, request func(off int64) any) *Reader {
+	return &Reader{ctx: ctx, client: c, addr: addr, method: method, request: request}
+}
+
+// Read implements io.Reader.
+func (r *Reader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.eof {
+			return 0, io.EOF
+		}
+		var c protocol.Chunk
+		if err := r.client.Call(r.ctx, r.addr, r.method, r.request(r.off), &c); err != nil {
+			return 0, err
+		}
+		r.off += int64(len(c.Data))
+		r.buf, r.eof = c.Data, c.EOF
+		if len(c.Data) == 0 && !c.EOF {
+			return 0, fmt.Errorf("%s %s: empty chunk at offset %d", r.addr, r.method, r.off)
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// WriteFileAtomic writes a file by streaming into a temporary name in the
+// same directory, syncing, and renaming: a reader never sees half of it.
+func WriteFileAtomic(path string, fill func(w io.Writer) error) (int64, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return 0, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return 0, err
+	}
+	tmp := f.Name()
+	fail := func(err error) (int64, error) {
+		f.Close()
+		os.Remove(tmp)
+		return 0, err
+	}
+	if err := fill(f); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	return st.Size(), nil
+}

@@ -1,0 +1,226 @@
+package shuffle
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/transport"
+)
+
+// PartDone is called once a partition is reduced and committed (err nil,
+// size the part's bytes) or could not be (permanent: the data itself is
+// bad, trying elsewhere cannot help).
+type PartDone func(job string, p int, size int64, err error, permanent bool)
+
+// Gatherer collects, for each partition it reduces, one partial per map
+// task — fetched from the node that holds it, straight to this process —
+// and once it has them all, merges and reduces them into the part file.
+type Gatherer struct {
+	layout   Layout
+	client   *transport.Client
+	self     string // this daemon's name: its own partials are read locally
+	log      *zap.Logger
+	onDone   PartDone
+	fetchers chan struct{}
+
+	mu    sync.Mutex
+	parts map[partKey]*gathering
+	wg    sync.WaitGroup
+}
+
+type partKey struct {
+	job string
+	p   int
+}
+
+type gathering struct {
+	spec     job.Spec
+	maps     int
+	have     map[int]bool
+	fetching map[int]bool
+	started  bool // reduce started
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+// NewGatherer returns a gatherer that fetches with client, keeps files
+// under layout, and reports each finished partition to onDone.
+func NewGatherer(layout Layout, client *transport.Client, self string, log *zap.Logger, onDone PartDone) *Gatherer {
+	return &Gatherer{
+		layout: layout, client: client, self: self, log: log, onDone: onDone,
+		fetchers: make(chan struct{}, 4),
+		parts:    map[partKey]*gathering{},
+	}
+}
+
+// Add makes this gatherer reduce partition p of a job (if it does not
+// already) and fetch the partials named, skipping those it has or fetches.
+func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []protocol.Partial) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := partKey{jobID, p}
+	st, ok := g.parts[k]
+	if !ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		st = &gathering{spec: spec, maps: maps, have: map[int]bool{}, fetching: map[int]bool{}, ctx: ctx, cancel: cancel}
+		g.parts[k] = st
+	}
+	for _, pt := range partials {
+		if st.have[pt.Task] || st.fetching[pt.Task] || pt.Task < 0 || pt.Task >= st.maps {
+			continue
+		}
+		st.fetching[pt.Task] = true
+		g.wg.Add(1)
+		go g.fetch(k, st, pt)
+	}
+	g.maybeReduce(k, st)
+}
+
+// maybeReduce starts the reduce once every partial is here. g.mu is held.
+func (g *Gatherer) maybeReduce(k partKey, st *gathering) {
+	if st.started || len(st.have) < st.maps {
+		return
+	}
+	st.started = true
+	g.wg.Add(1)
+	go g.reduce(k, st)
+}
+
+func (g *Gatherer) fetch(k partKey, st *gathering, pt protocol.Partial) {
+	defer g.wg.Done()
+	select {
+	case g.fetchers <- struct{}{}:
+	case <-st.ctx.Done():
+		return
+	}
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = g.fetchOnce(st.ctx, k, pt); err == nil || st.ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(100<<try) * time.Millisecond):
+		case <-st.ctx.Done():
+		}
+	}
+	<-g.fetchers
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(st.fetching, pt.Task)
+	if err != nil {
+		if st.ctx.Err() == nil {
+			// The holder is gone or broken; reducelb re-sends the partial's
+			// new location when the map task has run again.
+			g.log.Warn("fetching partial failed", zap.String("job", k.job), zap.Int("partition", k.p),
+				zap.Int("task", pt.Task), zap.String("from", pt.Node), zap.Error(err))
+		}
+		return
+	}
+	st.have[pt.Task] = true
+	g.maybeReduce(k, st)
+}
+
+func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial) error {
+	var src io.Reader
+	if pt.Node == g.self {
+		f, err := os.Open(g.layout.PartialPath(k.job, pt.Task, pt.Attempt, k.p))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		src = f
+	} else {
+		src = NewReader(ctx, g.client, pt.RPC, protocol.MethodPartialRead, func(off int64) any {
+			return &protocol.PartialRead{Job: k.job, Task: pt.Task, Attempt: pt.Attempt, Partition: k.p, Offset: off}
+		})
+	}
+	_, err := WriteFileAtomic(g.layout.GatherPath(k.job, k.p, pt.Task), func(w io.Writer) error {
+		_, err := io.Copy(w, src)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("partial of task %d from %s: %w", pt.Task, pt.Node, err)
+	}
+	return nil
+}
+
+func (g *Gatherer) reduce(k partKey, st *gathering) {
+	defer g.wg.Done()
+	size, err := g.reduceFiles(k, st)
+	permanent := false
+	var rerr *job.RecordError
+	if errors.As(err, &rerr) {
+		permanent = true
+	}
+	g.mu.Lock()
+	cancelled := st.ctx.Err() != nil
+	g.mu.Unlock()
+	if cancelled {
+		return
+	}
+	g.onDone(k.job, k.p, size, err, permanent)
+}
+
+func (g *Gatherer) reduceFiles(k partKey, st *gathering) (int64, error) {
+	red, err := newReducer(&st.spec)
+	if err != nil {
+		return 0, err
+	}
+	inputs := make([]io.Reader, st.maps)
+	for t := 0; t < st.maps; t++ {
+		f, err := os.Open(g.layout.GatherPath(k.job, k.p, t))
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		inputs[t] = bufio.NewReaderSize(f, 32<<10)
+	}
+	return WriteFileAtomic(g.layout.ResultPath(k.job, k.p), func(w io.Writer) error {
+		rw := job.NewRecordWriter(w)
+		if err := job.ReducePartition(red, inputs, rw); err != nil {
+			return err
+		}
+		return rw.Flush()
+	})
+}
+
+func newReducer(spec *job.Spec) (job.Reducer, error) {
+	j, err := job.Lookup(spec.Job)
+	if err != nil {
+		return nil, err
+	}
+	return j.NewReducer(spec)
+}
+
+// Forget stops all work on a job and drops its state (not its results).
+func (g *Gatherer) Forget(jobID string) {
+	g.mu.Lock()
+	for k, st := range g.parts {
+		if k.job == jobID {
+			st.cancel()
+			delete(g.parts, k)
+		}
+	}
+	g.mu.Unlock()
+}
+
+// Close stops every gathering and waits for its goroutines.
+func (g *Gatherer) Close() {
+	g.mu.Lock()
+	for k, st := range g.parts {
+		st.cancel()
+		delete(g.parts, k)
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+}
