@@ -71,17 +71,16 @@ var roleKeys = map[cluster.Role][]string{
 	cluster.RoleNode:  {"slots", "memory"},
 }
 
+// commonKeys lists the option names every daemon accepts.
+var commonKeys = []string{"rpc", "gossip", "join", "name", "data-dir", "http", "secret-file", "insecure", "log-level", "log-format"}
+
 func accepts(role cluster.Role, key string) bool {
-	switch key {
-	case "mode", "slots", "memory":
-		for _, k := range roleKeys[role] {
-			if k == key {
-				return true
-			}
+	for _, k := range append(commonKeys, roleKeys[role]...) {
+		if k == key {
+			return true
 		}
-		return false
 	}
-	return true
+	return false
 }
 
 // Parse reads a daemon's command line (and the config file it names).

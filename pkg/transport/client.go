@@ -74,6 +74,9 @@ type Client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// deadPeerGrace is the constant of the same name; tests shorten it.
+	deadPeerGrace time.Duration
+
 	mu     sync.Mutex
 	closed bool
 	conns  map[string]*clientConn
@@ -95,10 +98,11 @@ func NewClient(cfg ClientConfig) *Client {
 	return &Client{
 		cfg:    cfg,
 		log:    cfg.Logger,
-		ctx:    ctx,
-		cancel: cancel,
-		conns:  make(map[string]*clientConn),
-		dials:  make(map[string]*dialAttempt),
+		ctx:           ctx,
+		cancel:        cancel,
+		deadPeerGrace: deadPeerGrace,
+		conns:         make(map[string]*clientConn),
+		dials:         make(map[string]*dialAttempt),
 	}
 }
 
@@ -355,10 +359,10 @@ func (cc *clientConn) rearmLocked() {
 		}
 	}
 	if !d.IsZero() {
-		d = d.Add(deadPeerGrace)
+		d = d.Add(cc.client.deadPeerGrace)
 	}
 	if !cc.suspectSince.IsZero() {
-		if s := cc.suspectSince.Add(deadPeerGrace); s.After(d) {
+		if s := cc.suspectSince.Add(cc.client.deadPeerGrace); s.After(d) {
 			d = s
 		}
 	}
@@ -370,14 +374,14 @@ func (cc *clientConn) rearmLocked() {
 // time, and some call went unanswered.
 func (cc *clientConn) deadLocked(now time.Time) bool {
 	for _, pc := range cc.pending {
-		if now.Before(pc.deadline.Add(deadPeerGrace)) {
+		if now.Before(pc.deadline.Add(cc.client.deadPeerGrace)) {
 			return false
 		}
 	}
 	if len(cc.pending) > 0 {
 		return true
 	}
-	return !cc.suspectSince.IsZero() && !now.Before(cc.suspectSince.Add(deadPeerGrace))
+	return !cc.suspectSince.IsZero() && !now.Before(cc.suspectSince.Add(cc.client.deadPeerGrace))
 }
 
 func (cc *clientConn) readLoop() {

@@ -492,9 +492,12 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestIdleTimeoutSparesRunningRequests(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	started := make(chan struct{})
 	release := make(chan struct{})
-	ts := startServer(t, ServerConfig{IdleTimeout: 20 * time.Millisecond}, func(s *Server) {
+	ts := startServer(t, ServerConfig{IdleTimeout: idle}, func(s *Server) {
 		s.Handle("test.slow", func(ctx context.Context, body []byte) (any, error) {
+			close(started)
 			select {
 			case <-release:
 				return "ok", nil
@@ -503,26 +506,32 @@ func TestIdleTimeoutSparesRunningRequests(t *testing.T) {
 			}
 		})
 	})
-	c := newClient(t, ClientConfig{})
-	callDone := make(chan error, 1)
-	go func() { callDone <- c.Call(context.Background(), ts.addr, "test.slow", nil, nil) }()
-	// Let several idle periods pass while the request runs, then release
-	// it: the connection must still be there to carry the answer.
-	waitFor(t, "a running request", func() bool {
-		ts.mu.Lock()
-		defer ts.mu.Unlock()
-		for sc := range ts.conns {
-			if len(sc.slots) > 0 {
-				return true
-			}
-		}
-		return false
-	})
-	time.Sleep(100 * time.Millisecond) // five idle timeouts; not an assertion
-	close(release)
-	if err := <-callDone; err != nil {
-		t.Fatalf("long call: %v", err)
+	// A raw client sends its request right after the handshake, so even a
+	// slow machine sends it well within the idle timeout.
+	nc := rawConn(t, ts.addr)
+	if err := protocol.ClientHandshake(nc, nil, 5*time.Second); err != nil {
+		t.Fatal(err)
 	}
+	req, err := protocol.EncodeEnvelope(&protocol.Envelope{Seq: 1, Kind: protocol.KindRequest, Method: "test.slow", Body: []byte{0xc0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := protocol.WriteFrame(nc, req); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	time.Sleep(3 * idle) // let idle timeouts pass while the request runs; not an assertion
+	close(release)
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := protocol.ReadFrame(nc, 0)
+	if err != nil {
+		t.Fatalf("the connection did not survive a long request: %v", err)
+	}
+	resp, err := protocol.DecodeEnvelope(b)
+	if err != nil || resp.Seq != 1 || resp.Error != "" {
+		t.Fatalf("response %+v, %v", resp, err)
+	}
+	expectClosed(t, nc) // and once idle, it is closed
 }
 
 func TestMaxConns(t *testing.T) {
@@ -658,4 +667,55 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func TestClientGivesUpOnSilentPeer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// A peer that completes handshakes and reads requests but never answers
+	// (a hung process, or a network that swallows everything).
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	accepted := make(chan net.Conn, 2)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- nc
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if protocol.ServerHandshake(nc, nil, 5*time.Second) == nil {
+					_, _ = io.Copy(io.Discard, nc)
+				}
+			}()
+		}
+	}()
+
+	c := newClient(t, ClientConfig{CallTimeout: 20 * time.Millisecond})
+	c.deadPeerGrace = 20 * time.Millisecond
+	addr := l.Addr().String()
+	if err := c.Call(context.Background(), addr, "test.echo", nil, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want DeadlineExceeded", err)
+	}
+	first := <-accepted
+	defer first.Close()
+	waitFor(t, "the client to drop the silent connection", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.conns) == 0
+	})
+	if err := c.Call(context.Background(), addr, "test.echo", nil, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want DeadlineExceeded", err)
+	}
+	second := <-accepted // the second call redialled
+	second.Close()
+	_ = c.Close()
 }

@@ -1,0 +1,167 @@
+// Package testcluster starts a whole dlbp cluster — map and reduce load
+// balancers and nodes — inside one test process, on 127.0.0.1 with port 0
+// and fast gossip timings.
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/dlbp/dlbp/pkg/client"
+	"github.com/dlbp/dlbp/pkg/cluster"
+	"github.com/dlbp/dlbp/pkg/daemon"
+	"github.com/dlbp/dlbp/pkg/maplb"
+	"github.com/dlbp/dlbp/pkg/node"
+	"github.com/dlbp/dlbp/pkg/reducelb"
+)
+
+// Cluster is a running in-process cluster.
+type Cluster struct {
+	t        testing.TB
+	dir      string
+	MapLB    *maplb.MapLB // mode dlbp
+	Single   *maplb.MapLB // mode single, sharing the nodes
+	ReduceLB *reducelb.ReduceLB
+	Nodes    []*node.Node
+}
+
+func options(t testing.TB, role cluster.Role, name, dir string, join []string) daemon.Options {
+	o := daemon.Defaults(role)
+	o.Name, o.DataDir = name, filepath.Join(dir, name)
+	o.RPC, o.Gossip, o.HTTP = "127.0.0.1:0", "127.0.0.1:0", ""
+	o.Join = join
+	return o
+}
+
+func logger(t testing.TB) *zap.Logger {
+	return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+}
+
+// Gossip returns the memberlist timings of in-process clusters: fast, but
+// with enough slack that a loaded 2-core machine running the race detector
+// does not declare live members dead (memberlist's 25 ms probe timeout of
+// cluster.TestConfig does, and the resulting flaps re-run work).
+func Gossip() cluster.Config {
+	g := cluster.TestConfig()
+	g.ProbeInterval = 100 * time.Millisecond
+	g.ProbeTimeout = 80 * time.Millisecond
+	g.SuspicionMult = 2
+	return g
+}
+
+// Start starts maplb (mode dlbp), a second maplb in mode single, reducelb
+// and n nodes, and waits until every member sees the others.
+func Start(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, dir: t.TempDir()}
+	t.Cleanup(c.Stop)
+	gossip := Gossip()
+	o := options(t, cluster.RoleMapLB, "maplb", c.dir, nil)
+	m, err := maplb.New(o, logger(t).Named("maplb"), gossip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.MapLB = m
+	join := []string{m.Cluster.GossipAddr()}
+	o = options(t, cluster.RoleMapLB, "maplb-single", c.dir, join)
+	o.Mode = "single"
+	if c.Single, err = maplb.New(o, logger(t).Named("single"), gossip); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Single.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if c.ReduceLB, err = reducelb.New(options(t, cluster.RoleReduceLB, "reducelb", c.dir, join), logger(t).Named("reducelb"), gossip); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReduceLB.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		c.AddNode(fmt.Sprintf("node%d", i+1))
+	}
+	c.WaitMembers(3 + n)
+	return c
+}
+
+// AddNode starts one more node.
+func (c *Cluster) AddNode(name string) *node.Node {
+	c.t.Helper()
+	o := options(c.t, cluster.RoleNode, name, c.dir, []string{c.MapLB.Cluster.GossipAddr()})
+	nd, err := node.New(o, logger(c.t).Named(name), Gossip())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := nd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.Nodes = append(c.Nodes, nd)
+	return nd
+}
+
+// WaitMembers waits until both maplbs and reducelb see n members.
+func (c *Cluster) WaitMembers(n int) {
+	c.t.Helper()
+	WaitFor(c.t, 10*time.Second, fmt.Sprintf("%d members", n), func() bool {
+		for _, b := range []*daemon.Base{c.MapLB.Base, c.Single.Base, c.ReduceLB.Base} {
+			if len(b.Cluster.Members()) != n {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Client returns a client of the maplb in the given mode.
+func (c *Cluster) Client(mode string) *client.Client {
+	lb := c.MapLB
+	if mode == "single" {
+		lb = c.Single
+	}
+	cl := client.New(lb.RPCAddr(), nil)
+	c.t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// Stop closes every daemon.
+func (c *Cluster) Stop() {
+	for _, n := range c.Nodes {
+		n.Close()
+	}
+	c.Nodes = nil
+	if c.ReduceLB != nil {
+		c.ReduceLB.Close()
+		c.ReduceLB = nil
+	}
+	for _, m := range []**maplb.MapLB{&c.Single, &c.MapLB} {
+		if *m != nil {
+			(*m).Close()
+			*m = nil
+		}
+	}
+}
+
+// WaitFor polls cond until it holds or timeout passes.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		case <-tick.C:
+		}
+	}
+}
