@@ -6,11 +6,13 @@ package testcluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/dlbp/dlbp/pkg/client"
@@ -39,8 +41,16 @@ func options(t testing.TB, role cluster.Role, name, dir string, join []string) d
 	return o
 }
 
+// logger logs at warn level, or at the level in $DLBP_TEST_LOG (debug,
+// info, …) when a test needs to be understood.
 func logger(t testing.TB) *zap.Logger {
-	return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	lvl := zapcore.WarnLevel
+	if s := os.Getenv("DLBP_TEST_LOG"); s != "" {
+		if l, err := zapcore.ParseLevel(s); err == nil {
+			lvl = l
+		}
+	}
+	return zaptest.NewLogger(t, zaptest.Level(lvl))
 }
 
 // Gossip returns the memberlist timings of in-process clusters: fast, but

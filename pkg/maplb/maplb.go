@@ -134,6 +134,9 @@ func (m *MapLB) followMembers() {
 				for _, a := range lost {
 					m.changed(a.Job)
 				}
+				if m.mode == sched.ModeSingle {
+					m.rerunUngathered(ev.Member.Name)
+				}
 			}
 		}
 		m.dispatch()
@@ -401,6 +404,40 @@ func (m *MapLB) gatherSingle(j *mjob, r *protocol.MapDone) {
 	part := []protocol.Partial{{Task: r.Task, Attempt: r.Attempt, Node: r.Node, RPC: r.NodeRPC}}
 	for p := 0; p < j.spec.Reducers; p++ {
 		m.gather.Add(j.id, p, j.spec, len(j.tasks), part)
+	}
+}
+
+// rerunUngathered re-runs, in mode single, the finished map tasks whose
+// partials were on a lost node and not all fetched yet. m.mu is held.
+func (m *MapLB) rerunUngathered(node string) {
+	for _, id := range m.order {
+		j := m.jobs[id]
+		if j == nil || j.state != protocol.StateRunning {
+			continue
+		}
+		for _, t := range m.sched.Tasks(id) {
+			if t.State != sched.TaskDone {
+				continue
+			}
+			a := t.Attempts[len(t.Attempts)-1]
+			for i := len(t.Attempts) - 1; i >= 0; i-- {
+				if t.Attempts[i].State == sched.AttemptDone {
+					a = t.Attempts[i]
+				}
+			}
+			if a.Node != node {
+				continue
+			}
+			for p := 0; p < j.spec.Reducers; p++ {
+				if !m.gather.Has(id, p, t.Task) {
+					if m.sched.Reopen(id, t.Task, "its output was lost with node "+node) {
+						m.Log.Info("map task runs again", zap.String("job", id), zap.Int("task", t.Task), zap.String("lost", node))
+						m.changed(id)
+					}
+					break
+				}
+			}
+		}
 	}
 }
 

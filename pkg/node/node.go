@@ -34,6 +34,7 @@ type Node struct {
 	mu       sync.Mutex
 	running  map[attemptKey]context.CancelFunc
 	reduceLB map[string]string // job → reducelb address to report parts to
+	draining bool
 	wg       sync.WaitGroup
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -100,7 +101,7 @@ func (n *Node) handleRunMap(_ context.Context, r *protocol.RunMap) (*protocol.Em
 	k := attemptKey{r.Job, r.Task, r.Attempt}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.ctx.Err() != nil {
+	if n.ctx.Err() != nil || n.draining {
 		return nil, transport.Errorf(transport.CodeUnavailable, "node %s is shutting down", n.Opts.Name)
 	}
 	if _, dup := n.running[k]; dup {
@@ -316,6 +317,9 @@ func (n *Node) handleForget(_ context.Context, r *protocol.JobForget) (*protocol
 // lets running map tasks finish (until ctx ends), leaves the cluster and
 // stops.
 func (n *Node) Shutdown(ctx context.Context) error {
+	n.mu.Lock()
+	n.draining = true
+	n.mu.Unlock()
 	if n.Cluster != nil {
 		if err := n.Cluster.SetState(cluster.StateDraining); err != nil {
 			n.Log.Warn("publishing draining state", zap.Error(err))

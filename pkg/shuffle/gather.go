@@ -48,6 +48,7 @@ type gathering struct {
 	maps     int
 	have     map[int]bool
 	fetching map[int]bool
+	latest   map[int]protocol.Partial // newest location heard of, per task
 	started  bool // reduce started
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -72,18 +73,30 @@ func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []
 	st, ok := g.parts[k]
 	if !ok {
 		ctx, cancel := context.WithCancel(context.Background())
-		st = &gathering{spec: spec, maps: maps, have: map[int]bool{}, fetching: map[int]bool{}, ctx: ctx, cancel: cancel}
+		st = &gathering{spec: spec, maps: maps, have: map[int]bool{}, fetching: map[int]bool{}, latest: map[int]protocol.Partial{}, ctx: ctx, cancel: cancel}
 		g.parts[k] = st
 	}
 	for _, pt := range partials {
-		if st.have[pt.Task] || st.fetching[pt.Task] || pt.Task < 0 || pt.Task >= st.maps {
+		if pt.Task < 0 || pt.Task >= st.maps {
 			continue
 		}
-		st.fetching[pt.Task] = true
-		g.wg.Add(1)
-		go g.fetch(k, st, pt)
+		// A task run again elsewhere (its first node was lost) is fetched
+		// from the new place once the fetch in flight, if any, ends.
+		st.latest[pt.Task] = pt
+		g.startFetch(k, st, pt.Task)
 	}
 	g.maybeReduce(k, st)
+}
+
+// startFetch fetches the newest known partial of task unless it is here or
+// on its way. g.mu is held.
+func (g *Gatherer) startFetch(k partKey, st *gathering, task int) {
+	if st.have[task] || st.fetching[task] {
+		return
+	}
+	st.fetching[task] = true
+	g.wg.Add(1)
+	go g.fetch(k, st, st.latest[task])
 }
 
 // maybeReduce starts the reduce once every partial is here. g.mu is held.
@@ -118,12 +131,16 @@ func (g *Gatherer) fetch(k partKey, st *gathering, pt protocol.Partial) {
 	defer g.mu.Unlock()
 	delete(st.fetching, pt.Task)
 	if err != nil {
-		if st.ctx.Err() == nil {
-			// The holder is gone or broken; reducelb re-sends the partial's
-			// new location when the map task has run again.
-			g.log.Warn("fetching partial failed", zap.String("job", k.job), zap.Int("partition", k.p),
-				zap.Int("task", pt.Task), zap.String("from", pt.Node), zap.Error(err))
+		if st.ctx.Err() != nil {
+			return
 		}
+		g.log.Warn("fetching partial failed", zap.String("job", k.job), zap.Int("partition", k.p),
+			zap.Int("task", pt.Task), zap.String("from", pt.Node), zap.Error(err))
+		if st.latest[pt.Task] != pt {
+			g.startFetch(k, st, pt.Task)
+		}
+		// Otherwise the holder is gone or broken: the map task runs again
+		// and its new location comes with a later Add.
 		return
 	}
 	st.have[pt.Task] = true
@@ -200,6 +217,14 @@ func newReducer(spec *job.Spec) (job.Reducer, error) {
 		return nil, err
 	}
 	return j.NewReducer(spec)
+}
+
+// Has reports whether the partial of map task for partition p is here.
+func (g *Gatherer) Has(jobID string, p, task int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st, ok := g.parts[partKey{jobID, p}]
+	return ok && st.have[task]
 }
 
 // Forget stops all work on a job and drops its state (not its results).

@@ -96,8 +96,8 @@ func NewClient(cfg ClientConfig) *Client {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{
-		cfg:    cfg,
-		log:    cfg.Logger,
+		cfg:           cfg,
+		log:           cfg.Logger,
 		ctx:           ctx,
 		cancel:        cancel,
 		deadPeerGrace: deadPeerGrace,

@@ -674,11 +674,9 @@ func TestClientGivesUpOnSilentPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
 	// A peer that completes handshakes and reads requests but never answers
 	// (a hung process, or a network that swallows everything).
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	accepted := make(chan net.Conn, 2)
 	wg.Add(1)
 	go func() {
@@ -706,7 +704,6 @@ func TestClientGivesUpOnSilentPeer(t *testing.T) {
 		t.Fatalf("got %v, want DeadlineExceeded", err)
 	}
 	first := <-accepted
-	defer first.Close()
 	waitFor(t, "the client to drop the silent connection", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -716,6 +713,9 @@ func TestClientGivesUpOnSilentPeer(t *testing.T) {
 		t.Fatalf("got %v, want DeadlineExceeded", err)
 	}
 	second := <-accepted // the second call redialled
-	second.Close()
 	_ = c.Close()
+	l.Close()
+	first.Close()
+	second.Close()
+	wg.Wait()
 }
