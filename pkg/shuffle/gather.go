@@ -49,7 +49,7 @@ type gathering struct {
 	have     map[int]bool
 	fetching map[int]bool
 	latest   map[int]protocol.Partial // newest location heard of, per task
-	started  bool // reduce started
+	started  bool                     // reduce started
 	ctx      context.Context
 	cancel   context.CancelFunc
 }

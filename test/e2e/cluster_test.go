@@ -249,7 +249,7 @@ func sameOutput(t *testing.T, what string, got, want []byte) bool {
 	if bytes.Equal(got, want) {
 		return true
 	}
-	g, w := strings.SplitAfter(string(got), "\n"), strings.SplitAfter(string(want), "\n")
+	g, w := lines(string(got)), lines(string(want))
 	i := 0
 	for i < len(g) && i < len(w) && g[i] == w[i] {
 		i++
