@@ -51,7 +51,7 @@ func Errorf(code, format string, args ...any) error {
 // handler (or dispatcher) returned an error. Contrast with *DialError, which
 // means the peer was never reached.
 type RemoteError struct {
-	// Method is the method called, e.g. "maplb.submit".
+	// Method is the method called, e.g. "submit.begin".
 	Method string
 	// Code is the error's code, empty if the handler gave none.
 	Code string
@@ -61,16 +61,12 @@ type RemoteError struct {
 	Addr string
 }
 
-// Error reads like `maplb 127.0.0.1:7070: submit: bad_request: unknown job "foo"`:
-// a method named "<role>.<operation>" is split so the role names the peer.
+// Error reads like `127.0.0.1:7070: submit.begin: bad_request: unknown job "foo"`:
+// where, what, and the peer's own words. Callers that know the peer's role
+// prefix it ("maplb %w").
 func (e *RemoteError) Error() string {
 	var b strings.Builder
-	role, op, ok := strings.Cut(e.Method, ".")
-	if ok && role != "" && op != "" {
-		b.WriteString(role + " " + e.Addr + ": " + op + ": ")
-	} else {
-		b.WriteString(e.Addr + ": " + e.Method + ": ")
-	}
+	b.WriteString(e.Addr + ": " + e.Method + ": ")
 	if e.Code != "" {
 		b.WriteString(e.Code + ": ")
 	}

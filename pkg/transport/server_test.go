@@ -159,7 +159,7 @@ func TestHandlerPanic(t *testing.T) {
 
 func TestHandlerErrors(t *testing.T) {
 	ts := startServer(t, ServerConfig{}, func(s *Server) {
-		s.Handle("maplb.submit", func(ctx context.Context, body []byte) (any, error) {
+		s.Handle("submit.begin", func(ctx context.Context, body []byte) (any, error) {
 			return nil, Errorf(CodeBadRequest, "unknown job %q", "foo")
 		})
 		s.Handle("test.plain", func(ctx context.Context, body []byte) (any, error) {
@@ -172,18 +172,18 @@ func TestHandlerErrors(t *testing.T) {
 	c := newClient(t, ClientConfig{})
 	ctx := context.Background()
 
-	err := c.Call(ctx, ts.addr, "maplb.submit", nil, nil)
-	want := fmt.Sprintf(`maplb %s: submit: bad_request: unknown job "foo"`, ts.addr)
+	err := c.Call(ctx, ts.addr, "submit.begin", nil, nil)
+	want := fmt.Sprintf(`%s: submit.begin: bad_request: unknown job "foo"`, ts.addr)
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
 	}
 	var re *RemoteError
-	if !errors.As(err, &re) || re.Code != CodeBadRequest || re.Msg != `unknown job "foo"` || re.Addr != ts.addr || re.Method != "maplb.submit" {
+	if !errors.As(err, &re) || re.Code != CodeBadRequest || re.Msg != `unknown job "foo"` || re.Addr != ts.addr || re.Method != "submit.begin" {
 		t.Fatalf("RemoteError %+v", re)
 	}
 
 	err = c.Call(ctx, ts.addr, "test.plain", nil, nil)
-	if CodeOf(err) != "" || err.Error() != fmt.Sprintf("test %s: plain: disk full", ts.addr) {
+	if CodeOf(err) != "" || err.Error() != fmt.Sprintf("%s: test.plain: disk full", ts.addr) {
 		t.Fatalf("plain error: %v (code %q)", err, CodeOf(err))
 	}
 
@@ -207,10 +207,9 @@ func TestRemoteErrorFormat(t *testing.T) {
 		err  RemoteError
 		want string
 	}{
-		{RemoteError{Method: "maplb.submit", Code: "bad_request", Msg: `unknown job "foo"`, Addr: "127.0.0.1:7070"},
-			`maplb 127.0.0.1:7070: submit: bad_request: unknown job "foo"`},
-		{RemoteError{Method: "ping", Msg: "no", Addr: "h:1"}, "h:1: ping: no"},
-		{RemoteError{Method: ".x", Code: "busy", Msg: "later", Addr: "h:1"}, "h:1: .x: busy: later"},
+		{RemoteError{Method: "submit.begin", Code: "bad_request", Msg: `unknown job "foo"`, Addr: "127.0.0.1:7070"},
+			`127.0.0.1:7070: submit.begin: bad_request: unknown job "foo"`},
+		{RemoteError{Method: "job.status", Msg: "disk full", Addr: "h:1"}, "h:1: job.status: disk full"},
 	}
 	for _, tt := range tests {
 		if got := tt.err.Error(); got != tt.want {
