@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -38,20 +39,22 @@ type Options struct {
 	Insecure   bool         `yaml:"insecure"`
 	LogLevel   string       `yaml:"log-level"`
 	LogFormat  string       `yaml:"log-format"`
-	Mode       string       `yaml:"mode"`   // maplb only
-	Slots      int          `yaml:"slots"`  // node only
-	Memory     string       `yaml:"memory"` // node only: bytes, with an optional KiB/MiB/GiB suffix
+	Mode       string       `yaml:"mode"`       // maplb only
+	Slots      int          `yaml:"slots"`      // node only
+	Memory     string       `yaml:"memory"`     // node only: bytes, with an optional KiB/MiB/GiB suffix
+	ResultTTL  string       `yaml:"result-ttl"` // maplb only: how long finished jobs' results are kept
 	Config     string       `yaml:"-"`
 
 	// Set by Parse from the fields above.
-	Secret      []byte `yaml:"-"`
-	MemoryBytes int64  `yaml:"-"`
+	Secret      []byte        `yaml:"-"`
+	MemoryBytes int64         `yaml:"-"`
+	ResultKeep  time.Duration `yaml:"-"`
 }
 
 // Defaults returns the options a daemon of role has with no flags: all on
 // loopback, nodes and reducelb joining the default maplb gossip address.
 func Defaults(role cluster.Role) Options {
-	o := Options{Role: role, LogLevel: "info", LogFormat: "console", Slots: 2, Memory: "256MiB", Mode: "dlbp"}
+	o := Options{Role: role, LogLevel: "info", LogFormat: "console", Slots: 2, Memory: "256MiB", MemoryBytes: 256 << 20, Mode: "dlbp", ResultTTL: "24h", ResultKeep: 24 * time.Hour}
 	switch role {
 	case cluster.RoleMapLB:
 		o.RPC, o.Gossip, o.HTTP = "127.0.0.1:7070", "127.0.0.1:7946", "127.0.0.1:7071"
@@ -67,7 +70,7 @@ func Defaults(role cluster.Role) Options {
 
 // roleKeys lists the option names a role accepts beyond the common ones.
 var roleKeys = map[cluster.Role][]string{
-	cluster.RoleMapLB: {"mode"},
+	cluster.RoleMapLB: {"mode", "result-ttl"},
 	cluster.RoleNode:  {"slots", "memory"},
 }
 
@@ -104,6 +107,7 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 	fs.StringVar(&f.Config, "config", "", "YAML config file (flags override it)")
 	if role == cluster.RoleMapLB {
 		fs.StringVar(&f.Mode, "mode", f.Mode, "dlbp (reducers picked by reducelb) or single (maplb reduces)")
+		fs.StringVar(&f.ResultTTL, "result-ttl", f.ResultTTL, "how long a finished job and its result are kept (Go duration)")
 	}
 	if role == cluster.RoleNode {
 		fs.IntVar(&f.Slots, "slots", f.Slots, "tasks run at once")
@@ -152,6 +156,8 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 			o.Slots = f.Slots
 		case "memory":
 			o.Memory = f.Memory
+		case "result-ttl":
+			o.ResultTTL = f.ResultTTL
 		}
 	})
 	o.Config = f.Config
@@ -226,6 +232,9 @@ func (o *Options) finish() error {
 		return fmt.Errorf("--memory %q: want a size of at least 1MiB", o.Memory)
 	}
 	o.MemoryBytes = mem
+	if o.ResultKeep, err = time.ParseDuration(o.ResultTTL); err != nil || o.ResultKeep <= 0 {
+		return fmt.Errorf("--result-ttl %q: want a positive duration such as 30m or 24h", o.ResultTTL)
+	}
 	switch o.LogFormat {
 	case "console", "json":
 	default:

@@ -44,6 +44,7 @@ type mjob struct {
 	parts    []protocol.PartLocation
 
 	upMu    sync.Mutex
+	touched time.Time // last upload activity
 	files   []*os.File
 	sizes   []int64
 	cutters []*job.Cutter
@@ -52,7 +53,7 @@ type mjob struct {
 func newJob(id string, spec job.Spec, mode sched.Mode, dir string, splitSize int64) (*mjob, error) {
 	j := &mjob{
 		id: id, spec: spec, mode: mode, dir: dir, splitSize: splitSize,
-		state: stateUploading, submitted: time.Now(), change: make(chan struct{}),
+		state: stateUploading, submitted: time.Now(), touched: time.Now(), change: make(chan struct{}),
 		files: make([]*os.File, len(spec.Docs)), sizes: make([]int64, len(spec.Docs)),
 		cutters: make([]*job.Cutter, len(spec.Docs)),
 	}
@@ -92,6 +93,7 @@ func (j *mjob) upload(doc int, off int64, data []byte) error {
 	}
 	j.cutters[doc].Write(data)
 	j.sizes[doc] += int64(len(data))
+	j.touched = time.Now()
 	return nil
 }
 
@@ -131,6 +133,13 @@ func (j *mjob) commit(n int) error {
 		j.tasks = []job.Task{{Doc: 0, FirstLine: 1}}
 	}
 	return nil
+}
+
+// idleSince reports when the upload last made progress.
+func (j *mjob) idleSince() time.Time {
+	j.upMu.Lock()
+	defer j.upMu.Unlock()
+	return j.touched
 }
 
 // closeUploads closes files left open by an abandoned upload.

@@ -40,6 +40,7 @@ const (
 	rejectBackoff   = 200 * time.Millisecond
 	tickInterval    = 250 * time.Millisecond
 	maxWaitDuration = time.Minute
+	uploadIdle      = 10 * time.Minute // an upload silent this long is dropped
 )
 
 // MapLB is a running map load balancer.
@@ -52,8 +53,9 @@ type MapLB struct {
 	mu     sync.Mutex
 	sched  *sched.MapScheduler
 	jobs   map[string]*mjob
-	order  []string          // job ids, oldest first
-	rpcOf  map[string]string // node name → RPC address
+	order  []string             // job ids, oldest first
+	gone   map[string]time.Time // expired job ids → when they expired
+	rpcOf  map[string]string    // node name → RPC address
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -72,7 +74,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	m := &MapLB{
 		Base: b, mode: mode, layout: shuffle.Layout{Dir: o.DataDir},
 		sched: sched.NewMapScheduler(mode),
-		jobs:  map[string]*mjob{}, rpcOf: map[string]string{},
+		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, gone: map[string]time.Time{},
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.gather = shuffle.NewGatherer(m.layout, b.Client, o.Name, log, m.partReduced)
@@ -168,8 +170,51 @@ func (m *MapLB) tick() {
 		m.startQueued()
 		m.mu.Lock()
 		m.dispatch()
+		m.expire(time.Now())
 		m.mu.Unlock()
 	}
+}
+
+// expire forgets jobs that finished more than the result TTL ago, with
+// their results, wherever those are. m.mu is held.
+func (m *MapLB) expire(now time.Time) {
+	for id, j := range m.jobs {
+		if j.state == stateUploading && now.Sub(j.idleSince()) > uploadIdle {
+			m.Log.Warn("upload abandoned", zap.String("job", id), zap.Duration("idle", now.Sub(j.idleSince())))
+			j.closeUploads()
+			os.RemoveAll(j.dir)
+			delete(m.jobs, id)
+		}
+	}
+	keep := m.order[:0]
+	for _, id := range m.order {
+		j := m.jobs[id]
+		if j == nil || !protocol.Terminal(j.state) || now.Sub(j.finished) < m.Opts.ResultKeep {
+			keep = append(keep, id)
+			continue
+		}
+		delete(m.jobs, id)
+		m.gone[id] = now
+		m.Log.Info("job expired", zap.String("job", id))
+		if err := m.layout.ForgetResults(id); err != nil {
+			m.Log.Warn("removing results", zap.String("job", id), zap.Error(err))
+		}
+		os.RemoveAll(j.dir)
+		for _, p := range j.parts {
+			if p.Node == m.Opts.Name {
+				continue
+			}
+			addr := p.RPC
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+				defer cancel()
+				m.Client.Call(ctx, addr, protocol.MethodJobForget, &protocol.JobForget{Job: id, Results: true}, nil)
+			}()
+		}
+	}
+	m.order = keep
 }
 
 // dispatch asks the scheduler for placements and sends them. m.mu is held.
@@ -583,6 +628,9 @@ func (m *MapLB) changed(id string) {
 
 func (m *MapLB) job(id string) (*mjob, error) {
 	j, ok := m.jobs[id]
+	if at, expired := m.gone[id]; expired {
+		return nil, transport.Errorf(transport.CodeNotFound, "job %s expired at %s (results are kept %s)", id, at.Format(time.RFC3339), m.Opts.ResultKeep)
+	}
 	if !ok || j.state == stateUploading {
 		return nil, transport.Errorf(transport.CodeNotFound, "no job %s", id)
 	}
