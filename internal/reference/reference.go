@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"unicode"
@@ -37,6 +38,85 @@ func WordCount(paths []string, w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	for _, word := range words {
 		fmt.Fprintf(bw, "%s %d\n", word, counts[word])
+	}
+	return bw.Flush()
+}
+
+// Indexer prints `WORD N DOC1,DOC2,…` for every distinct word of the files (as WordCount finds
+// them): the N files that contain it, named by their paths as given, sorted and comma-joined. A
+// path given twice counts once.
+func Indexer(paths []string, w io.Writer) error {
+	docs := map[string]map[string]bool{} // word → set of paths
+	for _, path := range paths {
+		err := eachLine(path, func(n int, line string) error {
+			for _, word := range strings.FieldsFunc(line, func(r rune) bool { return !unicode.IsLetter(r) }) {
+				if docs[word] == nil {
+					docs[word] = map[string]bool{}
+				}
+				docs[word][path] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	words := make([]string, 0, len(docs))
+	for word := range docs {
+		words = append(words, word)
+	}
+	sort.Strings(words)
+	bw := bufio.NewWriter(w)
+	for _, word := range words {
+		var names []string
+		for name := range docs[word] {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(bw, "%s %d %s\n", word, len(names), strings.Join(names, ","))
+	}
+	return bw.Flush()
+}
+
+// Grep prints `PATH:LINENO:LINE` for every line of the files that matches the Go regexp pattern,
+// file by file in the order given, like `grep -Hn`. A line is matched without its '\n'.
+func Grep(pattern string, paths []string, w io.Writer) error {
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	for _, path := range paths {
+		err := eachLine(path, func(n int, line string) error {
+			if re.MatchString(line) {
+				fmt.Fprintf(bw, "%s:%d:%s\n", path, n, line)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// Sort prints every line of the files sorted by bytes, duplicates kept, like `LC_ALL=C sort`.
+func Sort(paths []string, w io.Writer) error {
+	var lines []string
+	for _, path := range paths {
+		err := eachLine(path, func(n int, line string) error {
+			lines = append(lines, line)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	sort.Strings(lines)
+	bw := bufio.NewWriter(w)
+	for _, line := range lines {
+		bw.WriteString(line)
+		bw.WriteByte('\n')
 	}
 	return bw.Flush()
 }

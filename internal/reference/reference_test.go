@@ -87,3 +87,47 @@ func TestSumRange(t *testing.T) {
 		t.Error("SumRange(5, 1) succeeded")
 	}
 }
+
+func TestIndexer(t *testing.T) {
+	paths := files(t, "The cat; the CAT.\r\n", "cat\xffdog\n\nthe", "")
+	var out bytes.Buffer
+	if err := Indexer(append(paths, paths[0]), &out); err != nil {
+		t.Fatal(err)
+	}
+	a, b := paths[0], paths[1]
+	want := "CAT 1 " + a + "\nThe 1 " + a + "\ncat 2 " + a + "," + b + "\ndog 1 " + b + "\nthe 2 " + a + "," + b + "\n"
+	if out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+func TestGrep(t *testing.T) {
+	paths := files(t, "one\ntwo\r\nthree", "nothing\n", "tw\xffo\n")
+	tests := []struct{ pattern, want string }{
+		{"^t", paths[0] + ":2:two\r\n" + paths[0] + ":3:three\n" + paths[2] + ":1:tw\xffo\n"},
+		{"o$", paths[2] + ":1:tw\xffo\n"}, // not two\r: the '\r' is part of the line
+		{"x", ""},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		if err := Grep(tt.pattern, paths, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != tt.want {
+			t.Errorf("Grep(%q) = %q, want %q", tt.pattern, out.String(), tt.want)
+		}
+	}
+	if err := Grep("(", paths, &bytes.Buffer{}); err == nil {
+		t.Error("Grep with a bad pattern succeeded")
+	}
+}
+
+func TestSort(t *testing.T) {
+	var out bytes.Buffer
+	if err := Sort(files(t, "b\na\r\n\nB", "", "a\n\xff\nb\n"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "\nB\na\na\r\nb\nb\n\xff\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}

@@ -103,6 +103,42 @@ func Start(t testing.TB, n int) *Cluster {
 	return c
 }
 
+// RestartMapLB stops the dlbp-mode maplb abruptly (as far as the cluster
+// sees: it does not leave) and starts it again on the same data directory,
+// under the same name, on new ports.
+func (c *Cluster) RestartMapLB() {
+	c.t.Helper()
+	o := c.MapLB.Opts
+	c.MapLB.Close()
+	o.RPC, o.Gossip = "127.0.0.1:0", "127.0.0.1:0"
+	o.Join = []string{c.ReduceLB.Cluster.GossipAddr()}
+	m, err := maplb.New(o, logger(c.t).Named("maplb"), Gossip())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.MapLB = m
+}
+
+// RestartReduceLB does the same for reducelb.
+func (c *Cluster) RestartReduceLB() {
+	c.t.Helper()
+	o := c.ReduceLB.Opts
+	c.ReduceLB.Close()
+	o.RPC, o.Gossip = "127.0.0.1:0", "127.0.0.1:0"
+	o.Join = []string{c.MapLB.Cluster.GossipAddr()}
+	r, err := reducelb.New(o, logger(c.t).Named("reducelb"), Gossip())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.ReduceLB = r
+}
+
 // AddNode starts one more node.
 func (c *Cluster) AddNode(name string) *node.Node {
 	c.t.Helper()

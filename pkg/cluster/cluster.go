@@ -62,7 +62,7 @@ type Cluster struct {
 // New validates cfg, starts gossiping and tries the seeds once. If no seed
 // answers it still returns the Cluster: it logs a warning and keeps trying
 // every cfg.JoinRetry in the background, for as long as it knows no other
-// member. A seed that drops packets delays New by up to cfg.TCPTimeout.
+// member or none of its seeds (see rejoinLoop). A seed that drops packets delays New by up to cfg.TCPTimeout.
 func New(cfg Config) (*Cluster, error) {
 	cfg = cfg.withDefaults()
 	mlConf, err := cfg.memberlistConfig()
@@ -142,7 +142,9 @@ func (c *Cluster) join(quiet bool) bool {
 }
 
 // rejoinLoop tries the seeds again whenever this member knows no other
-// member, until Leave or Shutdown.
+// member, or knows others but none of its seeds — a seed that crashed and
+// came back at the same address (a restarted maplb) is alone until someone
+// joins it. It runs until Leave or Shutdown.
 func (c *Cluster) rejoinLoop(failing bool) {
 	t := time.NewTicker(c.joinRetry)
 	defer t.Stop()
@@ -154,12 +156,25 @@ func (c *Cluster) rejoinLoop(failing bool) {
 		case <-c.stopCh:
 			return
 		}
-		if c.ml.NumMembers() > 1 {
+		if c.ml.NumMembers() > 1 && (len(c.seeds) == 0 || c.knowsASeed()) {
 			failing = false
 			continue
 		}
-		failing = !c.join(failing)
+		failing = !c.join(true)
 	}
+}
+
+// knowsASeed reports whether some member's gossip address is one of the
+// seeds, as given.
+func (c *Cluster) knowsASeed() bool {
+	for _, m := range c.Members() {
+		for _, s := range c.seeds {
+			if m.Gossip == s && m.Name != c.name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // handleNode records a membership change reported by memberlist and queues

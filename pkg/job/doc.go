@@ -8,5 +8,9 @@
 //	Cutter (upload) → Task → Mapper.Map … Mapper.Finish → one sorted partial per partition
 //	→ ReducePartition (merge + Reducer.Reduce) → one part per partition → MergeOutput or WriteLines
 //
-// Nothing here touches the network, the disk or a clock, so every step is tested in-process.
+// A mapper holds at most its MapEnv.Memory of combined output; past it, it spills sorted runs to
+// MapEnv.TempDir and Finish merges them back, combining equal keys (Combiner). That is the only
+// disk this package touches; nothing here touches the network or a clock, so every step is
+// tested in-process. Range-partitioned jobs (sort) take their bounds from a sample of the input
+// (SampleLines, Sampler) that the caller stores in Spec.Bounds.
 package job

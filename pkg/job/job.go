@@ -1,6 +1,7 @@
 package job
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -15,10 +16,50 @@ type Job interface {
 	Name() string
 	// Validate checks the spec's params; hasInput tells whether documents were given.
 	Validate(spec *Spec, hasInput bool) error
-	// NewMapper returns a mapper for one node's share of the job's map tasks.
-	NewMapper(spec *Spec) (Mapper, error)
+	// NewMapper returns a mapper for one node's share of the job's map tasks, holding at most
+	// env.Memory bytes of combined output in memory and spilling the rest to env.TempDir.
+	NewMapper(spec *Spec, env MapEnv) (Mapper, error)
 	// NewReducer returns a reducer for one partition.
 	NewReducer(spec *Spec) (Reducer, error)
+}
+
+// DefaultMapMemory is the combined map output a mapper holds in memory when MapEnv.Memory is 0.
+const DefaultMapMemory = 64 << 20
+
+// MapEnv is what the node running a mapper grants it: a memory budget for its combined output and
+// a directory for the sorted runs it spills when over budget.
+type MapEnv struct {
+	// Memory is the bytes of combined map output (estimated: key and value bytes plus a fixed
+	// overhead per entry) held before spilling; 0 means DefaultMapMemory.
+	Memory int64
+	// TempDir is where spill files go; "" means os.TempDir(). It must exist.
+	TempDir string
+}
+
+// memory returns the budget with the default applied.
+func (e MapEnv) memory() int64 {
+	if e.Memory <= 0 {
+		return DefaultMapMemory
+	}
+	return e.Memory
+}
+
+// Combiner is implemented by jobs whose map output can carry a key more than once before it is
+// combined (every built-in job but grep, whose keys are unique). A mapper uses it to merge the
+// values one key has in its spill runs; all built-in combines are associative and commutative.
+type Combiner interface {
+	// Combine merges the values of one key (at least two, in any order) and calls out with the
+	// combined value(s), usually once. key and values are valid only during the call.
+	Combine(key []byte, values [][]byte, out func(value []byte) error) error
+}
+
+// Sampler is implemented by jobs that partition by key ranges (sort). Before such a job runs
+// with R > 1, the caller samples its input (SampleLines) and stores Bounds in Spec.Bounds;
+// without bounds every key goes to partition 0, which is correct but unbalanced.
+type Sampler interface {
+	// Bounds returns at most r-1 strictly increasing boundary keys that cut the sorted sample at
+	// evenly spaced quantiles (fewer when the sample has few distinct keys).
+	Bounds(sample [][]byte, r int) []string
 }
 
 // Generator is implemented by jobs that can run without input (sum with --param range=A..B).
@@ -32,11 +73,13 @@ type Generator interface {
 // most once. One Mapper may consume several tasks before Finish.
 type Mapper interface {
 	// Map consumes one task. For an input split r yields exactly the split's bytes; for a
-	// generated task r is nil.
+	// generated task r is nil. When over its memory budget, Map spills sorted runs to disk. After
+	// an error the mapper has removed its spill files and must not be used again.
 	Map(t Task, r io.Reader) error
 	// Finish writes this mapper's combined output: for each partition p (len(parts) ==
-	// spec.Reducers), records sorted by key (bytes.Compare), each key once (combined). The
-	// partitioning is the job's choice (hash for most, ranges for sort). Finish flushes parts.
+	// spec.Reducers), records sorted by key (bytes.Compare), each key once (combined), merging
+	// its spill runs with what it holds in memory. The partitioning is the job's choice (hash for
+	// most, ranges for sort). Finish flushes parts and removes the spill files, even on error.
 	Finish(parts []*RecordWriter) error
 }
 
@@ -50,6 +93,9 @@ type Reducer interface {
 
 // jobs is the registry of built-in jobs by name.
 var jobs = map[string]Job{
+	"grep":      grepJob{},
+	"indexer":   indexerJob{},
+	"sort":      sortJob{},
 	"sum":       sumJob{},
 	"wordcount": wordcountJob{},
 }
@@ -101,6 +147,9 @@ func newRecordError(doc string, line int64, record []byte, msg string) *RecordEr
 	}
 	return &RecordError{Doc: doc, Line: line, Record: string(record), Msg: msg}
 }
+
+// errNoInput is wrapped by the text jobs' mappers when given a generated task.
+var errNoInput = errors.New("task has no input")
 
 // checkSpec checks what every job requires of a spec: R ≥ 1 and no param outside allowed.
 func checkSpec(spec *Spec, allowed ...string) error {

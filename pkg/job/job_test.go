@@ -8,7 +8,7 @@ import (
 )
 
 func TestLookup(t *testing.T) {
-	if got, want := Names(), []string{"sum", "wordcount"}; !slices.Equal(got, want) {
+	if got, want := Names(), []string{"grep", "indexer", "sort", "sum", "wordcount"}; !slices.Equal(got, want) {
 		t.Fatalf("Names() = %q, want %q", got, want)
 	}
 	for _, name := range Names() {
@@ -18,7 +18,7 @@ func TestLookup(t *testing.T) {
 		}
 	}
 	_, err := Lookup("foo")
-	if err == nil || err.Error() != `unknown job "foo" (known: sum, wordcount)` {
+	if err == nil || err.Error() != `unknown job "foo" (known: grep, indexer, sort, sum, wordcount)` {
 		t.Errorf("Lookup(foo) error = %v", err)
 	}
 }
@@ -49,6 +49,18 @@ func TestValidate(t *testing.T) {
 		{"sum", map[string]string{"range": "1-5"}, 1, false, `bad range "1-5"`},
 		{"sum", map[string]string{"range": "1...5"}, 1, false, `bad range "1...5"`},
 		{"sum", map[string]string{"range": "1..5", "step": "2"}, 1, false, `unknown param "step"`},
+		{"indexer", nil, 3, true, ""},
+		{"indexer", nil, 1, false, "indexer needs input"},
+		{"indexer", map[string]string{"pattern": "x"}, 1, true, `indexer: unknown param "pattern" (it takes none)`},
+		{"grep", map[string]string{"pattern": `^The\b`}, 2, true, ""},
+		{"grep", map[string]string{"pattern": ""}, 1, true, ""},
+		{"grep", nil, 1, true, "grep needs --param pattern=RE"},
+		{"grep", map[string]string{"pattern": "a("}, 1, true, `grep: bad pattern "a(": error parsing regexp: missing closing ): ` + "`a(`"},
+		{"grep", map[string]string{"pattern": "x", "ignore-case": "1"}, 1, true, `grep: unknown param "ignore-case" (known: pattern)`},
+		{"grep", map[string]string{"pattern": "x"}, 1, false, "grep needs input"},
+		{"sort", nil, 8, true, ""},
+		{"sort", nil, 1, false, "sort needs input"},
+		{"sort", map[string]string{"key": "2"}, 1, true, `sort: unknown param "key" (it takes none)`},
 	}
 	for _, tt := range tests {
 		j, err := Lookup(tt.job)
@@ -62,6 +74,31 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s %v R=%d input=%v: unexpected error %v", tt.job, tt.params, tt.reducers, tt.hasInput, err)
 		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 			t.Errorf("%s %v R=%d input=%v: error %v, want %q", tt.job, tt.params, tt.reducers, tt.hasInput, err, tt.wantErr)
+		}
+	}
+}
+
+func TestValidateSortBounds(t *testing.T) {
+	tests := []struct {
+		bounds   []string
+		reducers int
+		wantErr  string
+	}{
+		{nil, 4, ""},
+		{[]string{"b", "m", "t"}, 4, ""},
+		{[]string{"m"}, 4, ""}, // fewer is fine
+		{[]string{"b", "m", "t"}, 3, "sort: 3 bounds for 3 partitions (at most 2)"},
+		{[]string{"m", "b"}, 3, `sort: bounds not strictly increasing: "m" then "b"`},
+		{[]string{"m", "m"}, 3, "not strictly increasing"},
+	}
+	for _, tt := range tests {
+		spec := &Spec{Job: "sort", Reducers: tt.reducers, Bounds: tt.bounds}
+		err := sortJob{}.Validate(spec, true)
+		_, merr := sortJob{}.NewMapper(spec, MapEnv{})
+		for _, e := range []error{err, merr} {
+			if tt.wantErr == "" && e != nil || tt.wantErr != "" && (e == nil || !strings.Contains(e.Error(), tt.wantErr)) {
+				t.Errorf("bounds %q R=%d: error %v, want %q", tt.bounds, tt.reducers, e, tt.wantErr)
+			}
 		}
 	}
 }

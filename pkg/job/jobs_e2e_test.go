@@ -16,24 +16,52 @@ import (
 	"github.com/dlbp/dlbp/pkg/job"
 )
 
-// run executes spec over docs the way the cluster does, in one process: Cutter splits, tasks
-// dealt round-robin to several mappers, Map and Finish, ReducePartition per partition over every
-// mapper's partial, then MergeOutput over the parts. It also checks each part on its own.
+// run executes spec over docs the way the cluster does, in one process, with the default memory
+// budget: see runWith.
 func run(t *testing.T, spec *job.Spec, docs [][]byte, splitSize int64, mappers int) (string, error) {
 	t.Helper()
+	res, err := runWith(t, spec, docs, runConfig{split: splitSize, mappers: mappers})
+	return res.output, err
+}
+
+// runConfig says how runWith runs a job.
+type runConfig struct {
+	split   int64
+	mappers int
+	memory  int64 // each mapper's budget; 0: the default
+}
+
+// runResult is what a run produced.
+type runResult struct {
+	output string   // MergeOutput over the parts
+	parts  []string // each part as WriteLines prints it (part-NNNNN)
+	spills int64    // spill files the mappers created
+}
+
+// runWith executes spec over docs the way the cluster does, in one process: for a Sampler job
+// with R > 1 it samples the documents and sets the bounds (as maplb does), the Cutter splits,
+// tasks are dealt round-robin to several mappers (each with its own spill directory, checked
+// empty after Finish), Map and Finish, ReducePartition per partition over every mapper's partial,
+// then MergeOutput over the parts. It also checks each part on its own.
+func runWith(t *testing.T, spec *job.Spec, docs [][]byte, cfg runConfig) (runResult, error) {
+	t.Helper()
+	splitSize, mappers := cfg.split, cfg.mappers
 	j, err := job.Lookup(spec.Job)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := j.Validate(spec, len(docs) > 0); err != nil {
-		return "", err
+		return runResult{}, err
+	}
+	if s, ok := j.(job.Sampler); ok && spec.Reducers > 1 && spec.Bounds == nil {
+		spec = withBounds(t, spec, s, docs)
 	}
 	rng := rand.New(rand.NewPCG(uint64(splitSize), uint64(mappers)))
 	var tasks []job.Task
 	if len(docs) == 0 {
 		tasks, err = j.(job.Generator).GenerateTasks(spec, 2*mappers)
 		if err != nil {
-			return "", err
+			return runResult{}, err
 		}
 	}
 	for d, data := range docs {
@@ -49,9 +77,11 @@ func run(t *testing.T, spec *job.Spec, docs [][]byte, splitSize int64, mappers i
 		tasks = []job.Task{{Doc: 0, FirstLine: 1}}
 	}
 
+	spillsBefore := job.SpillFilesCreated()
 	partials := make([][]*bytes.Buffer, spec.Reducers) // [partition][mapper]
 	for m := range min(mappers, len(tasks)) {
-		mapper, err := j.NewMapper(spec)
+		dir := t.TempDir()
+		mapper, err := j.NewMapper(spec, job.MapEnv{Memory: cfg.memory, TempDir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +92,8 @@ func run(t *testing.T, spec *job.Spec, docs [][]byte, splitSize int64, mappers i
 				r = bytes.NewReader(docs[task.Doc][task.Offset : task.Offset+task.Length])
 			}
 			if err := mapper.Map(task, r); err != nil {
-				return "", err
+				assertEmptyDir(t, dir)
+				return runResult{}, err
 			}
 		}
 		parts := make([]*job.RecordWriter, spec.Reducers)
@@ -74,7 +105,9 @@ func run(t *testing.T, spec *job.Spec, docs [][]byte, splitSize int64, mappers i
 		if err := mapper.Finish(parts); err != nil {
 			t.Fatal(err)
 		}
+		assertEmptyDir(t, dir)
 	}
+	res := runResult{spills: job.SpillFilesCreated() - spillsBefore}
 
 	outputs := make([]io.Reader, spec.Reducers)
 	var partLines int
@@ -96,6 +129,7 @@ func run(t *testing.T, spec *job.Spec, docs [][]byte, splitSize int64, mappers i
 			t.Fatal(err)
 		}
 		partLines += bytes.Count(lines.Bytes(), []byte{'\n'})
+		res.parts = append(res.parts, lines.String())
 		outputs[p] = &out
 	}
 	var result bytes.Buffer
@@ -105,7 +139,45 @@ func run(t *testing.T, spec *job.Spec, docs [][]byte, splitSize int64, mappers i
 	if n := bytes.Count(result.Bytes(), []byte{'\n'}); n != partLines {
 		t.Fatalf("merged output has %d lines, the parts %d", n, partLines)
 	}
-	return result.String(), nil
+	res.output = result.String()
+	return res, nil
+}
+
+// withBounds returns a copy of spec with the bounds a Sampler job computes from about 100 lines
+// per partition, sampled from the documents in proportion to their sizes, as maplb does.
+func withBounds(t *testing.T, spec *job.Spec, s job.Sampler, docs [][]byte) *job.Spec {
+	t.Helper()
+	var total int
+	for _, d := range docs {
+		total += len(d)
+	}
+	var sample [][]byte
+	for _, d := range docs {
+		if len(d) == 0 {
+			continue
+		}
+		n := 1 + 100*spec.Reducers*len(d)/total
+		lines, err := job.SampleLines(bytes.NewReader(d), int64(len(d)), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sample = append(sample, lines...)
+	}
+	c := *spec
+	c.Bounds = s.Bounds(sample, spec.Reducers)
+	return &c
+}
+
+// assertEmptyDir fails unless dir holds no file: a mapper removes its spill files.
+func assertEmptyDir(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) > 0 {
+		t.Fatalf("spill directory still holds %d files (%s, …)", len(entries), entries[0].Name())
+	}
 }
 
 // writeDocs stores docs as files for the reference implementations.
@@ -127,23 +199,17 @@ func writeDocs(t *testing.T, docs [][]byte) []string {
 // without ../shared).
 func gutenberg(t testing.TB) [][]byte {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("skipping: no go.mod above the working directory, so no ../shared/data/gutenberg")
-		}
-		dir = parent
-	}
-	paths, _ := filepath.Glob(filepath.Join(dir, "..", "shared", "data", "gutenberg", "*.txt"))
-	if len(paths) == 0 {
-		t.Skipf("skipping: Gutenberg texts not found in %s", filepath.Join(dir, "..", "shared", "data", "gutenberg"))
+	docs, _ := gutenbergFiles(t)
+	return docs
+}
+
+// gutenbergFiles returns the shared Gutenberg texts and their absolute paths, or skips the test
+// when they are absent.
+func gutenbergFiles(t testing.TB) ([][]byte, []string) {
+	t.Helper()
+	paths, missing := gutenbergPaths()
+	if missing != "" {
+		t.Skip("skipping: " + missing)
 	}
 	var docs [][]byte
 	for _, p := range paths {
@@ -153,7 +219,32 @@ func gutenberg(t testing.TB) [][]byte {
 		}
 		docs = append(docs, b)
 	}
-	return docs
+	return docs, paths
+}
+
+// gutenbergPaths finds the Gutenberg texts in ../shared/data/gutenberg relative to the module
+// root, or says why there are none.
+func gutenbergPaths() (paths []string, missing string) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return nil, err.Error()
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return nil, "no go.mod above the working directory, so no ../shared/data/gutenberg"
+		}
+		dir = parent
+	}
+	where := filepath.Join(filepath.Dir(dir), "shared", "data", "gutenberg")
+	paths, _ = filepath.Glob(filepath.Join(where, "*.txt"))
+	if len(paths) == 0 {
+		return nil, "Gutenberg texts not found in " + where
+	}
+	return paths, ""
 }
 
 func generated(t testing.TB, size int64, seed int64) []byte {
@@ -346,7 +437,7 @@ func BenchmarkWordcountMap(b *testing.B) {
 	j, _ := job.Lookup("wordcount")
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		m, _ := j.NewMapper(spec)
+		m, _ := j.NewMapper(spec, job.MapEnv{})
 		if err := m.Map(job.Task{Length: int64(len(data)), FirstLine: 1}, bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
 		}
@@ -362,7 +453,7 @@ func BenchmarkWordcountReduce(b *testing.B) {
 	j, _ := job.Lookup("wordcount")
 	var partials [][]byte
 	for i := range 8 { // eight mappers, each over an eighth of the text
-		m, _ := j.NewMapper(spec)
+		m, _ := j.NewMapper(spec, job.MapEnv{})
 		part := data[i*len(data)/8 : (i+1)*len(data)/8]
 		m.Map(job.Task{Length: int64(len(part)), FirstLine: 1}, bytes.NewReader(part))
 		var buf bytes.Buffer

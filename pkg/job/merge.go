@@ -8,9 +8,16 @@ import (
 	"io"
 )
 
+// recordSource is a stream of records, sorted by key: a RecordReader, or a mapper's in-memory
+// table during a spill merge. Next returns io.EOF at the end; the slices are valid until the
+// next call.
+type recordSource interface {
+	Next() (key, value []byte, err error)
+}
+
 // cursor is one sorted record stream being merged: its current record and the key before it.
 type cursor struct {
-	rr    *RecordReader
+	rr    recordSource
 	input int // index of the stream, to break ties and name it in errors
 	key   []byte
 	value []byte
@@ -57,9 +64,18 @@ func (h *cursorHeap) Pop() any {
 
 // newMerge opens a cursor on every input, positioned on its first record.
 func newMerge(inputs []io.Reader, what string) (*cursorHeap, error) {
-	h := make(cursorHeap, 0, len(inputs))
+	sources := make([]recordSource, len(inputs))
 	for i, in := range inputs {
-		c := &cursor{rr: NewRecordReader(in), input: i}
+		sources[i] = NewRecordReader(in)
+	}
+	return newSourceMerge(sources, what)
+}
+
+// newSourceMerge positions a cursor on the first record of every source.
+func newSourceMerge(sources []recordSource, what string) (*cursorHeap, error) {
+	h := make(cursorHeap, 0, len(sources))
+	for i, src := range sources {
+		c := &cursor{rr: src, input: i}
 		switch err := c.advance(what); err {
 		case nil:
 			h = append(h, c)

@@ -67,7 +67,13 @@ type RecordReader struct {
 
 // NewRecordReader returns a buffered RecordReader on r.
 func NewRecordReader(r io.Reader) *RecordReader {
-	return &RecordReader{r: bufio.NewReaderSize(r, 64<<10)}
+	return newRecordReaderSize(r, 64<<10)
+}
+
+// newRecordReaderSize returns a RecordReader with a read buffer of size bytes, for merges of many
+// streams where the buffers add up.
+func newRecordReaderSize(r io.Reader, size int) *RecordReader {
+	return &RecordReader{r: bufio.NewReaderSize(r, size)}
 }
 
 // Next returns the next record. It returns io.EOF at the clean end of the stream and an error

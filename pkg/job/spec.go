@@ -10,6 +10,10 @@ type Spec struct {
 	Reducers int `msgpack:"r"`
 	// Docs are the document names exactly as typed by the user; Task.Doc indexes them.
 	Docs []string `msgpack:"docs,omitempty"`
+	// Bounds are the R-1 (or fewer) strictly increasing boundary keys of a range-partitioned job
+	// (sort): partition p gets the keys k with Bounds[p-1] <= k < Bounds[p]. Set from a Sampler
+	// before the maps run; without them every key goes to partition 0.
+	Bounds []string `msgpack:"bounds,omitempty"`
 }
 
 // Task is one map task's input: a split of an uploaded document, or a slice of generated input.

@@ -16,6 +16,7 @@ type sumJob struct{}
 var (
 	_ Job       = sumJob{}
 	_ Generator = sumJob{}
+	_ Combiner  = sumJob{}
 )
 
 // sumKey is the single key every sum partial and output carries.
@@ -71,11 +72,21 @@ func (sumJob) GenerateTasks(spec *Spec, n int) ([]Task, error) {
 	return tasks, nil
 }
 
-func (sumJob) NewMapper(spec *Spec) (Mapper, error) {
+// NewMapper ignores env: a sum mapper holds one number, never enough to spill.
+func (sumJob) NewMapper(spec *Spec, env MapEnv) (Mapper, error) {
 	return &sumMapper{spec: spec}, nil
 }
 
 func (sumJob) NewReducer(spec *Spec) (Reducer, error) { return &sumReducer{}, nil }
+
+// Combine adds partial sums.
+func (sumJob) Combine(key []byte, values [][]byte, out func([]byte) error) error {
+	total, err := addPartials(values)
+	if err != nil {
+		return err
+	}
+	return out(total.Append(nil, 10))
+}
 
 // sumMapper adds in an int64 while it can and spills into a big.Int when that would overflow.
 type sumMapper struct {
@@ -179,14 +190,23 @@ func (m *sumMapper) Finish(parts []*RecordWriter) error {
 type sumReducer struct{}
 
 func (sumReducer) Reduce(key []byte, values [][]byte, out *RecordWriter) error {
+	total, err := addPartials(values)
+	if err != nil {
+		return err
+	}
+	return out.Write(key, total.Append(nil, 10))
+}
+
+// addPartials adds decimal partial sums.
+func addPartials(values [][]byte) (*big.Int, error) {
 	var total, v big.Int
 	for _, b := range values {
 		if _, ok := v.SetString(string(b), 10); !ok {
-			return fmt.Errorf("sum: bad partial sum %.64q", b)
+			return nil, fmt.Errorf("sum: bad partial sum %.64q", b)
 		}
 		total.Add(&total, &v)
 	}
-	return out.Write(key, total.Append(nil, 10))
+	return &total, nil
 }
 
 // parseRange parses --param range=A..B: inclusive, decimal, A ≤ B, of any size.

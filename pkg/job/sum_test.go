@@ -16,7 +16,7 @@ func sumOf(t *testing.T, docs ...string) (string, error) {
 	for i := range docs {
 		spec.Docs = append(spec.Docs, "doc"+itoa(int64(i)))
 	}
-	m, _ := sumJob{}.NewMapper(spec)
+	m, _ := sumJob{}.NewMapper(spec, MapEnv{})
 	for i, d := range docs {
 		if err := m.Map(Task{Doc: i, Length: int64(len(d)), FirstLine: 1}, strings.NewReader(d)); err != nil {
 			return "", err
@@ -103,7 +103,7 @@ func TestSumBadRecords(t *testing.T) {
 // TestSumBadRecordLineNumber checks that a later split numbers lines from its FirstLine.
 func TestSumBadRecordLineNumber(t *testing.T) {
 	spec := &Spec{Job: "sum", Reducers: 1, Docs: []string{"a.txt", "data/b.txt"}}
-	m, _ := sumJob{}.NewMapper(spec)
+	m, _ := sumJob{}.NewMapper(spec, MapEnv{})
 	err := m.Map(Task{Doc: 1, Offset: 100, Length: 6, FirstLine: 41}, strings.NewReader("1\n2\nz\n"))
 	if err == nil || err.Error() != `data/b.txt:43: not an integer: "z"` {
 		t.Fatalf("error = %v", err)
@@ -168,7 +168,7 @@ func TestSumGenerateTasks(t *testing.T) {
 }
 
 func TestSumGeneratedTaskRejectsBadBounds(t *testing.T) {
-	m, _ := sumJob{}.NewMapper(&Spec{Job: "sum", Reducers: 1})
+	m, _ := sumJob{}.NewMapper(&Spec{Job: "sum", Reducers: 1}, MapEnv{})
 	for _, task := range []Task{{Lo: "3", Hi: "1"}, {Lo: "x", Hi: "1"}, {Lo: "1"}} {
 		if err := m.Map(task, nil); err == nil {
 			t.Errorf("Map(%+v) succeeded", task)
@@ -179,7 +179,10 @@ func TestSumGeneratedTaskRejectsBadBounds(t *testing.T) {
 func TestFinishChecksPartitions(t *testing.T) {
 	for _, name := range Names() {
 		j, _ := Lookup(name)
-		m, _ := j.NewMapper(&Spec{Job: name, Reducers: 2})
+		m, err := j.NewMapper(&Spec{Job: name, Reducers: 2, Params: map[string]string{"pattern": "x"}}, MapEnv{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
 		if err := m.Finish([]*RecordWriter{NewRecordWriter(io.Discard)}); err == nil {
 			t.Errorf("%s: Finish with 1 writer for R=2 succeeded", name)
 		}

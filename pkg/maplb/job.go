@@ -38,7 +38,9 @@ type mjob struct {
 	registering bool
 	change      chan struct{} // closed on every change
 
-	maps     []sched.TaskView // kept when the job ends
+	maps     []sched.TaskView         // kept when the job ends
+	restore  []sched.TaskView         // map tasks of a job recovered after a restart
+	outputs  map[int]protocol.Partial // where each finished map task's output is
 	reduces  []sched.TaskView
 	reducers []sched.Pick
 	parts    []protocol.PartLocation
@@ -54,7 +56,8 @@ func newJob(id string, spec job.Spec, mode sched.Mode, dir string, splitSize int
 	j := &mjob{
 		id: id, spec: spec, mode: mode, dir: dir, splitSize: splitSize,
 		state: stateUploading, submitted: time.Now(), touched: time.Now(), change: make(chan struct{}),
-		files: make([]*os.File, len(spec.Docs)), sizes: make([]int64, len(spec.Docs)),
+		outputs: map[int]protocol.Partial{},
+		files:   make([]*os.File, len(spec.Docs)), sizes: make([]int64, len(spec.Docs)),
 		cutters: make([]*job.Cutter, len(spec.Docs)),
 	}
 	if err := os.MkdirAll(j.inputDir(), 0o755); err != nil {

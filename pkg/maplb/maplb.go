@@ -27,6 +27,7 @@ import (
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/sched"
 	"github.com/dlbp/dlbp/pkg/shuffle"
+	"github.com/dlbp/dlbp/pkg/store"
 	"github.com/dlbp/dlbp/pkg/transport"
 )
 
@@ -50,15 +51,18 @@ type MapLB struct {
 	layout shuffle.Layout
 	gather *shuffle.Gatherer // mode single: the master reduces
 
-	mu     sync.Mutex
-	sched  *sched.MapScheduler
-	jobs   map[string]*mjob
-	order  []string             // job ids, oldest first
-	gone   map[string]time.Time // expired job ids → when they expired
-	rpcOf  map[string]string    // node name → RPC address
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	mu          sync.Mutex
+	sched       *sched.MapScheduler
+	jobs        map[string]*mjob
+	order       []string             // job ids, oldest first
+	gone        map[string]time.Time // expired job ids → when they expired
+	db          *store.DB
+	dirty       map[string]bool // jobs whose record must be written
+	persistKick chan struct{}
+	rpcOf       map[string]string // node name → RPC address
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 // New builds a map load balancer from its options.
@@ -71,10 +75,21 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	if err != nil {
 		return nil, err
 	}
+	db, err := store.Open(filepath.Join(o.DataDir, "maplb.db"))
+	if err != nil {
+		b.Stop(context.Background())
+		return nil, err
+	}
 	m := &MapLB{
 		Base: b, mode: mode, layout: shuffle.Layout{Dir: o.DataDir},
 		sched: sched.NewMapScheduler(mode),
 		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, gone: map[string]time.Time{},
+		db: db, dirty: map[string]bool{}, persistKick: make(chan struct{}, 1),
+	}
+	if err := m.load(); err != nil {
+		db.Close()
+		b.Stop(context.Background())
+		return nil, fmt.Errorf("loading jobs: %w", err)
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.gather = shuffle.NewGatherer(m.layout, b.Client, o.Name, log, m.partReduced)
@@ -106,9 +121,10 @@ func (m *MapLB) Start() error {
 		m.memberUp(mem)
 	}
 	m.mu.Unlock()
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go m.followMembers()
 	go m.tick()
+	go m.persister()
 	return nil
 }
 
@@ -129,6 +145,9 @@ func (m *MapLB) followMembers() {
 		switch ev.Type {
 		case cluster.EventJoin, cluster.EventUpdate:
 			m.memberUp(ev.Member)
+			if ev.Type == cluster.EventJoin && ev.Member.Meta.Role == cluster.RoleReduceLB {
+				m.resyncReduceLB()
+			}
 		case cluster.EventLeave:
 			if ev.Member.Meta.Role == cluster.RoleNode {
 				lost := m.sched.NodeDown(ev.Member.Name, time.Now(), "node "+ev.Member.Name+" left the cluster")
@@ -195,6 +214,7 @@ func (m *MapLB) expire(now time.Time) {
 		}
 		delete(m.jobs, id)
 		m.gone[id] = now
+		m.dirty[id] = true // no record: the persister deletes it
 		m.Log.Info("job expired", zap.String("job", id))
 		if err := m.layout.ForgetResults(id); err != nil {
 			m.Log.Warn("removing results", zap.String("job", id), zap.Error(err))
@@ -226,7 +246,7 @@ func (m *MapLB) dispatch() {
 		j := m.jobs[a.Job]
 		req := &protocol.RunMap{
 			Job: a.Job, Task: a.Task, Attempt: a.Attempt, Spec: j.spec, Input: j.tasks[a.Task],
-			Maps: len(j.tasks), MapLB: m.RPCAddr(), ReduceLB: j.reduceLB,
+			Maps: len(j.tasks), MapLB: m.RPCAddr(), ReduceLB: m.reduceLBFor(j),
 		}
 		addr := m.rpcOf[a.Node]
 		m.changed(a.Job)
@@ -352,6 +372,18 @@ func (m *MapLB) handleCommit(_ context.Context, r *protocol.Commit) (*protocol.J
 	}
 	m.mu.Lock()
 	j.state = protocol.StateQueued
+	m.mu.Unlock()
+	// The job is accepted once its record is on disk: from here on no crash
+	// loses it.
+	if err := m.persistNow(j); err != nil {
+		m.mu.Lock()
+		j.state = stateUploading
+		delete(m.jobs, j.id)
+		m.mu.Unlock()
+		os.RemoveAll(j.dir)
+		return nil, fmt.Errorf("saving job %s: %w", j.id, err)
+	}
+	m.mu.Lock()
 	m.order = append(m.order, j.id)
 	m.changed(j.id)
 	m.mu.Unlock()
@@ -360,6 +392,35 @@ func (m *MapLB) handleCommit(_ context.Context, r *protocol.Commit) (*protocol.J
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.status(j), nil
+}
+
+// reduceLBFor is the reducelb a job's nodes report to: the live one (it may
+// have restarted elsewhere), or none in mode single. m.mu is held.
+func (m *MapLB) reduceLBFor(j *mjob) string {
+	if j.mode != sched.ModeDLBP {
+		return ""
+	}
+	if addr := m.reduceLBAddr(); addr != "" {
+		return addr
+	}
+	return j.reduceLB
+}
+
+// resyncReduceLB tells a reducelb that (re)joined of every running job and
+// of every output it may have missed. m.mu is held.
+func (m *MapLB) resyncReduceLB() {
+	if m.mode != sched.ModeDLBP {
+		return
+	}
+	for _, id := range m.order {
+		j := m.jobs[id]
+		if j == nil || j.state != protocol.StateRunning {
+			continue
+		}
+		for _, out := range j.outputs {
+			m.forwardMapDone(j, out)
+		}
+	}
 }
 
 // startQueued starts the jobs that wait: in mode dlbp each is first
@@ -397,8 +458,17 @@ func (m *MapLB) startQueued() {
 		}
 		m.mu.Lock()
 		if j.state == protocol.StateQueued {
-			j.state, j.started, j.reduceLB = protocol.StateRunning, time.Now(), reduceLB
-			m.sched.AddJob(j.id, len(j.tasks))
+			j.state, j.reduceLB = protocol.StateRunning, reduceLB
+			if j.started.IsZero() {
+				j.started = time.Now()
+			}
+			if j.restore != nil {
+				m.sched.RestoreJob(j.id, j.restore, time.Now(), "maplb restarted")
+				j.restore = nil
+				m.resume(j)
+			} else {
+				m.sched.AddJob(j.id, len(j.tasks))
+			}
 			m.Log.Info("job running", zap.String("job", j.id), zap.String("reducelb", reduceLB))
 			m.changed(j.id)
 			m.dispatch()
@@ -427,8 +497,14 @@ func (m *MapLB) handleMapDone(_ context.Context, r *protocol.MapDone) (*protocol
 	m.rpcOf[r.Node] = r.NodeRPC
 	out := m.sched.TaskDone(r.Job, r.Task, r.Attempt, r.End)
 	m.cancelAttempts(out.Cancel)
-	if out.First && m.mode == sched.ModeSingle {
-		m.gatherSingle(j, r)
+	if out.First {
+		part := protocol.Partial{Task: r.Task, Attempt: r.Attempt, Node: r.Node, RPC: r.NodeRPC}
+		j.outputs[r.Task] = part
+		if m.mode == sched.ModeSingle {
+			m.gatherSingle(j, part)
+		} else if !r.ReachedReduceLB {
+			m.forwardMapDone(j, part)
+		}
 	}
 	m.changed(r.Job)
 	m.dispatch()
@@ -437,7 +513,7 @@ func (m *MapLB) handleMapDone(_ context.Context, r *protocol.MapDone) (*protocol
 
 // gatherSingle makes this master fetch a finished map task's partials. m.mu
 // is held.
-func (m *MapLB) gatherSingle(j *mjob, r *protocol.MapDone) {
+func (m *MapLB) gatherSingle(j *mjob, out protocol.Partial) {
 	now := time.Now()
 	if j.reduces == nil {
 		j.reduces = make([]sched.TaskView, j.spec.Reducers)
@@ -446,9 +522,8 @@ func (m *MapLB) gatherSingle(j *mjob, r *protocol.MapDone) {
 			j.reducers = append(j.reducers, sched.Pick{Partition: p, Node: m.Opts.Name, Picked: now, Reason: "mode single: the master reduces"})
 		}
 	}
-	part := []protocol.Partial{{Task: r.Task, Attempt: r.Attempt, Node: r.Node, RPC: r.NodeRPC}}
 	for p := 0; p < j.spec.Reducers; p++ {
-		m.gather.Add(j.id, p, j.spec, len(j.tasks), part)
+		m.gather.Add(j.id, p, j.spec, len(j.tasks), []protocol.Partial{out})
 	}
 }
 
@@ -475,6 +550,7 @@ func (m *MapLB) rerunUngathered(node string) {
 			}
 			for p := 0; p < j.spec.Reducers; p++ {
 				if !m.gather.Has(id, p, t.Task) {
+					delete(j.outputs, t.Task)
 					if m.sched.Reopen(id, t.Task, "its output was lost with node "+node) {
 						m.Log.Info("map task runs again", zap.String("job", id), zap.Int("task", t.Task), zap.String("lost", node))
 						m.changed(id)
@@ -541,6 +617,7 @@ func (m *MapLB) handleReduceProgress(_ context.Context, r *protocol.ReduceProgre
 	}
 	j.reduces, j.reducers, j.parts = r.Reduces, r.Reducers, r.Parts
 	for _, t := range r.Rerun {
+		delete(j.outputs, t)
 		if m.sched.Reopen(r.Job, t, "its output was lost with its node") {
 			m.Log.Info("map task runs again", zap.String("job", r.Job), zap.Int("task", t))
 		}
@@ -603,8 +680,10 @@ func (m *MapLB) endJob(j *mjob, state, reason string) {
 	for _, a := range m.rpcOf {
 		addrs = append(addrs, a)
 	}
-	if j.reduceLB != "" {
-		addrs = append(addrs, j.reduceLB)
+	if j.mode == sched.ModeDLBP {
+		if addr := m.reduceLBAddr(); addr != "" {
+			addrs = append(addrs, addr)
+		}
 	}
 	id := j.id
 	m.wg.Add(1)
@@ -623,6 +702,7 @@ func (m *MapLB) changed(id string) {
 	if j, ok := m.jobs[id]; ok {
 		close(j.change)
 		j.change = make(chan struct{})
+		m.persist(id)
 	}
 }
 
@@ -805,5 +885,5 @@ func (m *MapLB) Close() error {
 		j.closeUploads()
 	}
 	m.mu.Unlock()
-	return nil
+	return m.db.Close()
 }

@@ -161,18 +161,21 @@ func (n *Node) runMap(ctx context.Context, r *protocol.RunMap, release func()) {
 	}
 	log.Debug("map task done", zap.Duration("took", done.End.Sub(start)))
 	if r.ReduceLB != "" {
-		n.report(ctx, r.ReduceLB, protocol.MethodMapDone, done)
+		done.ReachedReduceLB = n.report(ctx, r.ReduceLB, protocol.MethodMapDone, done)
 	}
 	n.report(ctx, r.MapLB, protocol.MethodMapDone, done)
 }
 
 // report sends a report, trying a few times: a load balancer that is
 // restarting should still hear of the work.
-func (n *Node) report(ctx context.Context, addr, method string, msg any) {
+func (n *Node) report(ctx context.Context, addr, method string, msg any) bool {
 	var err error
 	for try := 0; try < 5; try++ {
-		if err = n.Client.Call(ctx, addr, method, msg, nil); err == nil || ctx.Err() != nil {
-			return
+		if err = n.Client.Call(ctx, addr, method, msg, nil); err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 		if code := transport.CodeOf(err); code != "" && code != transport.CodeUnavailable {
 			break // the peer answered: retrying will not change its mind
@@ -180,10 +183,11 @@ func (n *Node) report(ctx context.Context, addr, method string, msg any) {
 		select {
 		case <-time.After(time.Duration(100<<try) * time.Millisecond):
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
 	n.Log.Warn("report not delivered", zap.String("to", addr), zap.String("method", method), zap.Error(err))
+	return false
 }
 
 // mapTask runs one map attempt and writes its partials; it returns their sizes.
@@ -192,7 +196,11 @@ func (n *Node) mapTask(ctx context.Context, r *protocol.RunMap) ([]int64, error)
 	if err != nil {
 		return nil, err
 	}
-	m, err := j.NewMapper(&r.Spec)
+	spill := filepath.Join(n.Opts.DataDir, "spill")
+	if err := os.MkdirAll(spill, 0o755); err != nil {
+		return nil, err
+	}
+	m, err := j.NewMapper(&r.Spec, job.MapEnv{Memory: n.Opts.MemoryBytes / int64(n.Opts.Slots), TempDir: spill})
 	if err != nil {
 		return nil, err
 	}

@@ -199,6 +199,9 @@ type MapDone struct {
 	Spec     job.Spec  `msgpack:"spec"`
 	MapCount int       `msgpack:"maps"`
 	MapLB    string    `msgpack:"maplb"`
+	// ReachedReduceLB is set on the report to maplb when reducelb took the
+	// same report: maplb then need not forward it.
+	ReachedReduceLB bool `msgpack:"reached"`
 }
 
 // MapFailed reports a failed map attempt. Permanent means the input itself

@@ -6,6 +6,8 @@ package reducelb
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/sched"
+	"github.com/dlbp/dlbp/pkg/store"
 	"github.com/dlbp/dlbp/pkg/transport"
 )
 
@@ -23,15 +26,18 @@ import (
 type ReduceLB struct {
 	*daemon.Base
 
-	mu     sync.Mutex
-	sched  *sched.ReduceScheduler
-	jobs   map[string]*rjob
-	rpcOf  map[string]string // node name → RPC address
-	dirty  map[string]bool   // jobs whose progress maplb has not heard yet
-	kick   chan struct{}
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	sched    *sched.ReduceScheduler
+	jobs     map[string]*rjob
+	rpcOf    map[string]string // node name → RPC address
+	dirty    map[string]bool   // jobs whose progress maplb has not heard yet
+	kick     chan struct{}
+	db       *store.DB
+	unsaved  map[string]bool // jobs whose record must be written
+	saveKick chan struct{}
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 type rjob struct {
@@ -50,10 +56,21 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*ReduceLB, e
 	if err != nil {
 		return nil, err
 	}
+	db, err := store.Open(filepath.Join(o.DataDir, "reducelb.db"))
+	if err != nil {
+		b.Stop(context.Background())
+		return nil, err
+	}
 	r := &ReduceLB{
 		Base: b, sched: sched.NewReduceScheduler(),
 		jobs: map[string]*rjob{}, rpcOf: map[string]string{}, dirty: map[string]bool{},
 		kick: make(chan struct{}, 1),
+		db:   db, unsaved: map[string]bool{}, saveKick: make(chan struct{}, 1),
+	}
+	if err := r.load(); err != nil {
+		db.Close()
+		b.Stop(context.Background())
+		return nil, fmt.Errorf("loading jobs: %w", err)
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	s := b.Server
@@ -74,10 +91,12 @@ func (r *ReduceLB) Start() error {
 	for _, m := range r.Cluster.Members() {
 		r.memberUp(m)
 	}
+	r.resumeAll()
 	r.mu.Unlock()
-	r.wg.Add(2)
+	r.wg.Add(3)
 	go r.followMembers()
 	go r.sendProgress()
+	go r.saver()
 	return nil
 }
 
@@ -125,6 +144,7 @@ func (r *ReduceLB) register(id string, spec job.Spec, maps int, maplb string) *r
 	j := &rjob{spec: spec, maps: maps, maplb: maplb, parts: map[int]protocol.PartLocation{}}
 	r.jobs[id] = j
 	r.sched.AddJob(id, maps, spec.Reducers)
+	r.persist(id)
 	return j
 }
 
@@ -134,7 +154,7 @@ func (r *ReduceLB) handleRegister(_ context.Context, m *protocol.RegisterJob) (*
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.register(m.Job, m.Spec, m.Maps, m.MapLB)
+	r.register(m.Job, m.Spec, m.Maps, m.MapLB).maplb = m.MapLB
 	r.Log.Info("job registered", zap.String("job", m.Job), zap.Int("maps", m.Maps), zap.Int("partitions", m.Spec.Reducers))
 	return &protocol.Empty{}, nil
 }
@@ -189,6 +209,7 @@ func (r *ReduceLB) handleForget(_ context.Context, m *protocol.JobForget) (*prot
 	r.sched.Forget(m.Job)
 	delete(r.jobs, m.Job)
 	delete(r.dirty, m.Job)
+	r.persist(m.Job)
 	return &protocol.Empty{}, nil
 }
 
@@ -233,6 +254,7 @@ func (r *ReduceLB) carryOut(id string, d sched.ReduceDecisions) {
 		j.fail = d.JobFailed
 	}
 	r.dirty[id] = true
+	r.persist(id)
 	select {
 	case r.kick <- struct{}{}:
 	default:
@@ -304,9 +326,34 @@ func (r *ReduceLB) sendProgress() {
 					j.rerun = j.rerun[len(msg.Rerun):]
 				}
 				r.mu.Unlock()
+				continue
 			}
+			// maplb is down or restarting: keep the news and try again.
+			r.mu.Lock()
+			if _, ok := r.jobs[id]; ok {
+				r.dirty[id] = true
+			}
+			r.mu.Unlock()
+			r.retryProgressLater()
+			break
 		}
 	}
+}
+
+// retryProgressLater kicks the progress sender again after a pause.
+func (r *ReduceLB) retryProgressLater() {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		select {
+		case <-time.After(500 * time.Millisecond):
+			select {
+			case r.kick <- struct{}{}:
+			default:
+			}
+		case <-r.ctx.Done():
+		}
+	}()
 }
 
 // Shutdown leaves the cluster and stops. Its jobs' reducers keep working;
@@ -323,5 +370,5 @@ func (r *ReduceLB) Close() error {
 	defer cancel()
 	r.Base.Stop(ctx)
 	r.wg.Wait()
-	return nil
+	return r.db.Close()
 }

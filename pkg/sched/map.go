@@ -264,13 +264,22 @@ func (s *MapScheduler) lookup(job string, ti, ai int) (*mapJob, *task, *Attempt)
 // TaskDone records that an attempt finished at end (the node's clock). The
 // first attempt to finish wins; any other running attempt of the task is
 // superseded and returned in Cancel.
+//
+// A report from an attempt already counted as lost (its node looked dead,
+// or the load balancer restarted) still completes a task that is not done:
+// its output exists, and running the task again would only redo the work.
 func (s *MapScheduler) TaskDone(job string, ti, ai int, end time.Time) MapOutcome {
 	j, t, a := s.lookup(job, ti, ai)
 	if a == nil {
-		return MapOutcome{}
+		if j == nil || t.state == TaskDone || j.stopped || ai < 0 || ai >= len(t.attempts) || t.attempts[ai].State != AttemptLost {
+			return MapOutcome{}
+		}
+		a = &t.attempts[ai]
+		a.Reason = "reported after it was counted lost"
+	} else {
+		s.release(j, a.Node)
 	}
 	a.State, a.End = AttemptDone, end
-	s.release(j, a.Node)
 	if t.state == TaskDone || j.stopped {
 		a.State, a.Reason = AttemptSuperseded, "another attempt finished first"
 		return MapOutcome{}
@@ -286,6 +295,21 @@ func (s *MapScheduler) TaskDone(job string, ti, ai int, end time.Time) MapOutcom
 	}
 	removePending(j, ti)
 	return out
+}
+
+// Winner returns the attempt that completed a done task.
+func (s *MapScheduler) Winner(job string, ti int) (int, Attempt, bool) {
+	j, ok := s.jobs[job]
+	if !ok || ti < 0 || ti >= len(j.tasks) || j.tasks[ti].state != TaskDone {
+		return 0, Attempt{}, false
+	}
+	t := j.tasks[ti]
+	for i := len(t.attempts) - 1; i >= 0; i-- {
+		if t.attempts[i].State == AttemptDone {
+			return i, t.attempts[i], true
+		}
+	}
+	return 0, Attempt{}, false
 }
 
 // TaskFailed records a failed attempt. A permanent failure (the input cannot

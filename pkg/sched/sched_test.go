@@ -85,8 +85,12 @@ func TestMapNodeDownRequeues(t *testing.T) {
 	if len(got) != 1 || got[0].Task != 0 || got[0].Node != "b" || got[0].Attempt != 1 {
 		t.Fatalf("requeued task not first on b: %+v", got)
 	}
-	// A late report from the lost attempt is ignored.
-	if out := s.TaskDone("j", 0, 0, at(13)); out.First {
+	// Once the re-run has finished, a late report from the lost attempt is
+	// ignored.
+	if out := s.TaskDone("j", 0, 1, at(13)); !out.First {
+		t.Fatalf("re-run not accepted: %+v", out)
+	}
+	if out := s.TaskDone("j", 0, 0, at(14)); out.First {
 		t.Fatal("late attempt accepted")
 	}
 	tasks := s.Tasks("j")
@@ -327,5 +331,99 @@ func TestMapRejectBlocksNode(t *testing.T) {
 		if len(got) != 1 {
 			t.Fatalf("round %d: %+v", i, got)
 		}
+	}
+}
+
+func TestMapRestoreJob(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 4})
+	s.AddJob("j", 3)
+	s.Schedule(at(0))
+	s.TaskDone("j", 1, 0, at(5))
+	saved := s.Tasks("j")
+
+	r := NewMapScheduler(ModeDLBP)
+	r.NodeUp(NodeInfo{Name: "b", Slots: 4})
+	r.RestoreJob("j", saved, at(10), "maplb restarted")
+	if d, n := r.Progress("j"); d != 1 || n != 3 {
+		t.Fatalf("progress %d/%d", d, n)
+	}
+	got := r.Schedule(at(11))
+	if len(got) != 2 || got[0].Task != 0 || got[1].Task != 2 || got[0].Attempt != 1 {
+		t.Fatalf("after restore: %+v", got)
+	}
+	if a := r.Tasks("j")[0].Attempts[0]; a.State != AttemptLost || a.Reason != "maplb restarted" {
+		t.Fatalf("old attempt %+v", a)
+	}
+}
+
+func TestReduceSnapshotRestoreResume(t *testing.T) {
+	s := NewReduceScheduler()
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
+	s.AddJob("j", 3, 2)
+	s.MapDone("j", MapOutput{Task: 0, Node: "a"}, at(1)) // picks a (holder) and b
+	s.MapDone("j", MapOutput{Task: 1, Node: "b"}, at(2))
+	s.ReduceDone("j", 1, "b", at(3)) // not really possible before all maps, but fine for the core
+	snap, ok := s.Snapshot("j")
+	if !ok {
+		t.Fatal("no snapshot")
+	}
+
+	r := NewReduceScheduler()
+	r.NodeUp(NodeInfo{Name: "a", Slots: 1}) // b is gone after the restart
+	r.Restore(snap)
+	d := r.Resume("j", at(10))
+	if fmt.Sprint(d.Rerun) != "[1]" {
+		t.Fatalf("rerun %v: task 1's output was on b", d.Rerun)
+	}
+	if len(d.Picks) != 0 {
+		t.Fatalf("partition 0's reducer a is alive; picks %+v", d.Picks)
+	}
+	if len(d.Fetches) != 1 || d.Fetches[0].Reducer != "a" || d.Fetches[0].Output.Task != 0 {
+		t.Fatalf("fetches %+v", d.Fetches)
+	}
+	d = r.MapDone("j", MapOutput{Task: 1, Attempt: 1, Node: "a"}, at(11))
+	d2 := r.MapDone("j", MapOutput{Task: 2, Node: "a"}, at(12))
+	if len(d.Fetches)+len(d2.Fetches) != 2 {
+		t.Fatalf("fetches after resume: %+v %+v", d, d2)
+	}
+	if !r.ReduceDone("j", 0, "a", at(13)).JobDone {
+		t.Fatal("job not done after the last partition")
+	}
+}
+
+func TestMapLateReportFromLostAttempt(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
+	s.AddJob("j", 2)
+	s.Schedule(at(0))
+	s.NodeDown("a", at(1), "suspected dead")
+	// a was alive after all and reports: the task is done, not re-run.
+	out := s.TaskDone("j", 0, 0, at(2))
+	if !out.First {
+		t.Fatalf("late report from a lost attempt not accepted: %+v", out)
+	}
+	if got := s.Schedule(at(3)); len(got) != 0 {
+		t.Fatalf("task re-run although done: %+v", got)
+	}
+	if ai, a, ok := s.Winner("j", 0); !ok || ai != 0 || a.Node != "a" {
+		t.Fatalf("winner %d %+v %v", ai, a, ok)
+	}
+	// The same for a task already re-run elsewhere: the first report wins
+	// and the other attempt is cancelled.
+	s.NodeDown("b", at(4), "suspected dead")
+	s.NodeUp(NodeInfo{Name: "c", Slots: 1})
+	got := s.Schedule(at(5))
+	if len(got) != 1 || got[0].Task != 1 || got[0].Node != "c" {
+		t.Fatalf("re-run %+v", got)
+	}
+	out = s.TaskDone("j", 1, 0, at(6))
+	if !out.First || len(out.Cancel) != 1 || out.Cancel[0].Node != "c" {
+		t.Fatalf("late winner %+v", out)
+	}
+	if out := s.TaskDone("j", 1, 1, at(7)); out.First {
+		t.Fatal("second result accepted")
 	}
 }

@@ -50,6 +50,8 @@ type gathering struct {
 	fetching map[int]bool
 	latest   map[int]protocol.Partial // newest location heard of, per task
 	started  bool                     // reduce started
+	reduced  bool                     // part committed
+	size     int64                    // of the committed part
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
@@ -75,6 +77,17 @@ func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []
 		ctx, cancel := context.WithCancel(context.Background())
 		st = &gathering{spec: spec, maps: maps, have: map[int]bool{}, fetching: map[int]bool{}, latest: map[int]protocol.Partial{}, ctx: ctx, cancel: cancel}
 		g.parts[k] = st
+	}
+	if st.reduced {
+		// The part is committed but whoever asks again did not hear of it
+		// (reducelb restarted): say it again.
+		size := st.size
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			g.onDone(jobID, p, size, nil, false)
+		}()
+		return
 	}
 	for _, pt := range partials {
 		if pt.Task < 0 || pt.Task >= st.maps {
@@ -181,6 +194,11 @@ func (g *Gatherer) reduce(k partKey, st *gathering) {
 	}
 	g.mu.Lock()
 	cancelled := st.ctx.Err() != nil
+	if err == nil {
+		st.reduced, st.size = true, size
+	} else {
+		st.started = false // a later Add may try again
+	}
 	g.mu.Unlock()
 	if cancelled {
 		return

@@ -1,0 +1,244 @@
+package maplb
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dlbp/dlbp/pkg/cluster"
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/sched"
+)
+
+// bucketJobs holds one jobRecord per accepted job.
+const bucketJobs = "jobs"
+
+// jobRecord is what survives a restart of maplb: enough to finish an
+// unfinished job without its client submitting it again, and to answer
+// for a finished one until it expires.
+type jobRecord struct {
+	ID         string                   `msgpack:"id"`
+	Spec       job.Spec                 `msgpack:"spec"`
+	Mode       sched.Mode               `msgpack:"mode"`
+	State      string                   `msgpack:"state"`
+	Err        string                   `msgpack:"err,omitempty"`
+	Submitted  time.Time                `msgpack:"submitted"`
+	Started    time.Time                `msgpack:"started"`
+	Finished   time.Time                `msgpack:"finished"`
+	SplitSize  int64                    `msgpack:"split"`
+	InputBytes int64                    `msgpack:"bytes"`
+	Tasks      []job.Task               `msgpack:"tasks"`
+	Maps       []sched.TaskView         `msgpack:"maps"`
+	Outputs    map[int]protocol.Partial `msgpack:"outputs"`
+	Reduces    []sched.TaskView         `msgpack:"reduces"`
+	Reducers   []sched.Pick             `msgpack:"reducers"`
+	Parts      []protocol.PartLocation  `msgpack:"parts"`
+}
+
+// record snapshots a job. m.mu is held.
+func (m *MapLB) record(j *mjob) *jobRecord {
+	r := &jobRecord{
+		ID: j.id, Spec: j.spec, Mode: j.mode, State: j.state, Err: j.err,
+		Submitted: j.submitted, Started: j.started, Finished: j.finished,
+		SplitSize: j.splitSize, InputBytes: j.inputBytes, Tasks: j.tasks,
+		Maps: j.maps, Outputs: map[int]protocol.Partial{},
+		Reduces: j.reduces, Reducers: j.reducers, Parts: j.parts,
+	}
+	if j.state == protocol.StateRunning {
+		r.Maps = m.sched.Tasks(j.id)
+	} else if j.restore != nil {
+		r.Maps = j.restore
+	}
+	for k, v := range j.outputs {
+		r.Outputs[k] = v
+	}
+	return r
+}
+
+// persist schedules a job's record to be written. m.mu is held.
+func (m *MapLB) persist(id string) {
+	if j, ok := m.jobs[id]; !ok || j.state == stateUploading {
+		return
+	}
+	m.dirty[id] = true
+	select {
+	case m.persistKick <- struct{}{}:
+	default:
+	}
+}
+
+// persistNow writes a job's record and returns once it is on disk.
+func (m *MapLB) persistNow(j *mjob) error {
+	m.mu.Lock()
+	r := m.record(j)
+	delete(m.dirty, j.id)
+	m.mu.Unlock()
+	return m.db.Put(bucketJobs, j.id, r)
+}
+
+// persister writes changed jobs' records in the background, one at a
+// time, so the daemon's lock is never held across a disk sync.
+func (m *MapLB) persister() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.ctx.Done():
+			m.flush()
+			return
+		case <-m.persistKick:
+		}
+		m.flush()
+	}
+}
+
+func (m *MapLB) flush() {
+	for {
+		m.mu.Lock()
+		var id string
+		for k := range m.dirty {
+			id = k
+			break
+		}
+		if id == "" {
+			m.mu.Unlock()
+			return
+		}
+		delete(m.dirty, id)
+		var r *jobRecord
+		if j, ok := m.jobs[id]; ok {
+			r = m.record(j)
+		}
+		m.mu.Unlock()
+		var err error
+		if r == nil {
+			err = m.db.Delete(bucketJobs, id)
+		} else {
+			err = m.db.Put(bucketJobs, id, r)
+		}
+		if err != nil {
+			m.Log.Error("saving job state", zap.String("job", id), zap.Error(err))
+		}
+	}
+}
+
+// load restores the jobs of a previous run. Unfinished jobs are queued
+// again with their finished map tasks; input directories of uploads that
+// were never acknowledged are removed.
+func (m *MapLB) load() error {
+	known := map[string]bool{}
+	err := m.db.Each(bucketJobs, func(id string, decode func(any) error) error {
+		var r jobRecord
+		if err := decode(&r); err != nil {
+			m.Log.Error("skipping unreadable job record", zap.String("job", id), zap.Error(err))
+			return nil
+		}
+		known[id] = true
+		j := &mjob{
+			id: r.ID, spec: r.Spec, mode: r.Mode, dir: filepath.Join(m.Opts.DataDir, "jobs", r.ID),
+			splitSize: r.SplitSize, state: r.State, err: r.Err,
+			submitted: r.Submitted, started: r.Started, finished: r.Finished,
+			tasks: r.Tasks, inputBytes: r.InputBytes, change: make(chan struct{}),
+			maps: r.Maps, outputs: r.Outputs, reduces: r.Reduces, reducers: r.Reducers, parts: r.Parts,
+		}
+		if j.outputs == nil {
+			j.outputs = map[int]protocol.Partial{}
+		}
+		if !protocol.Terminal(j.state) {
+			j.state, j.restore, j.maps = protocol.StateQueued, r.Maps, nil
+			if j.restore == nil {
+				j.restore = make([]sched.TaskView, len(j.tasks))
+				for i := range j.restore {
+					j.restore[i] = sched.TaskView{Task: i, State: sched.TaskPending}
+				}
+			}
+			m.Log.Info("job recovered", zap.String("job", j.id), zap.Int("maps", len(j.tasks)), zap.Int("outputs", len(j.outputs)))
+		}
+		m.jobs[j.id] = j
+		m.order = append(m.order, j.id)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(filepath.Join(m.Opts.DataDir, "jobs"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, e := range entries {
+		if !known[e.Name()] {
+			os.RemoveAll(filepath.Join(m.Opts.DataDir, "jobs", e.Name()))
+		}
+	}
+	return nil
+}
+
+// resume carries a recovered job's finished map tasks over to this run:
+// in mode dlbp reducelb hears of every output again (it ignores what it
+// knows); in mode single this master fetches them again, and re-runs those
+// whose node is gone. m.mu is held.
+func (m *MapLB) resume(j *mjob) {
+	alive := map[string]bool{}
+	for _, mem := range m.Members(cluster.RoleNode) {
+		alive[mem.Name] = true
+	}
+	for t, out := range j.outputs {
+		if !alive[out.Node] {
+			delete(j.outputs, t)
+			m.sched.Reopen(j.id, t, "its output was on "+out.Node+", gone after a restart")
+			continue
+		}
+		if m.mode == sched.ModeSingle {
+			m.gatherSingle(j, out)
+		} else {
+			m.forwardMapDone(j, out)
+		}
+	}
+}
+
+// forwardMapDone tells reducelb of a finished map task. Nodes report to
+// reducelb themselves; this second, durable path covers a report lost
+// while reducelb was down. m.mu is held.
+func (m *MapLB) forwardMapDone(j *mjob, out protocol.Partial) {
+	msg := &protocol.MapDone{
+		Job: j.id, Task: out.Task, Attempt: out.Attempt, Node: out.Node, NodeRPC: out.RPC,
+		Spec: j.spec, MapCount: len(j.tasks), MapLB: m.RPCAddr(), End: time.Now(),
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for try := 0; m.ctx.Err() == nil; try++ {
+			addr := m.reduceLBAddr()
+			if addr != "" {
+				ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+				err := m.Client.Call(ctx, addr, protocol.MethodMapDone, msg, nil)
+				cancel()
+				if err == nil {
+					return
+				}
+			}
+			m.mu.Lock()
+			over := m.jobs[msg.Job] == nil || protocol.Terminal(m.jobs[msg.Job].state)
+			m.mu.Unlock()
+			if over {
+				return
+			}
+			select {
+			case <-time.After(min(time.Duration(50<<min(try, 6))*time.Millisecond, 3*time.Second)):
+			case <-m.ctx.Done():
+			}
+		}
+	}()
+}
+
+// reduceLBAddr is the RPC address of a live reduce load balancer, or "".
+func (m *MapLB) reduceLBAddr() string {
+	if lbs := m.Members(cluster.RoleReduceLB); len(lbs) > 0 {
+		return lbs[0].Meta.RPC
+	}
+	return ""
+}

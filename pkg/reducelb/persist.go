@@ -1,0 +1,121 @@
+package reducelb
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/sched"
+)
+
+const bucketJobs = "jobs"
+
+// jobRecord is what survives a restart of reducelb: the reducer table and
+// where every known partial is, so reducers are not picked twice.
+type jobRecord struct {
+	Spec  job.Spec                      `msgpack:"spec"`
+	Maps  int                           `msgpack:"maps"`
+	MapLB string                        `msgpack:"maplb"`
+	Parts map[int]protocol.PartLocation `msgpack:"parts"`
+	Done  bool                          `msgpack:"done"`
+	Fail  string                        `msgpack:"fail"`
+	Sched sched.ReduceJobState          `msgpack:"sched"`
+	RPCOf map[string]string             `msgpack:"rpc"`
+}
+
+// persist schedules a job's record to be written. r.mu is held.
+func (r *ReduceLB) persist(id string) {
+	r.unsaved[id] = true
+	select {
+	case r.saveKick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *ReduceLB) saver() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.ctx.Done():
+			r.save()
+			return
+		case <-r.saveKick:
+		}
+		r.save()
+	}
+}
+
+// save writes the records of changed jobs, outside the daemon's lock.
+func (r *ReduceLB) save() {
+	for {
+		r.mu.Lock()
+		var id string
+		for k := range r.unsaved {
+			id = k
+			break
+		}
+		if id == "" {
+			r.mu.Unlock()
+			return
+		}
+		delete(r.unsaved, id)
+		var rec *jobRecord
+		if j, ok := r.jobs[id]; ok {
+			st, _ := r.sched.Snapshot(id)
+			rec = &jobRecord{Spec: j.spec, Maps: j.maps, MapLB: j.maplb, Parts: j.parts, Done: j.done, Fail: j.fail, Sched: st, RPCOf: map[string]string{}}
+			for _, o := range st.Outputs {
+				rec.RPCOf[o.Node] = r.rpcOf[o.Node]
+			}
+			for _, p := range st.Parts {
+				if p.Reducer != "" {
+					rec.RPCOf[p.Reducer] = r.rpcOf[p.Reducer]
+				}
+			}
+		}
+		r.mu.Unlock()
+		var err error
+		if rec == nil {
+			err = r.db.Delete(bucketJobs, id)
+		} else {
+			err = r.db.Put(bucketJobs, id, rec)
+		}
+		if err != nil {
+			r.Log.Error("saving job state", zap.String("job", id), zap.Error(err))
+		}
+	}
+}
+
+// load restores the jobs of a previous run into the scheduler.
+func (r *ReduceLB) load() error {
+	return r.db.Each(bucketJobs, func(id string, decode func(any) error) error {
+		var rec jobRecord
+		if err := decode(&rec); err != nil {
+			r.Log.Error("skipping unreadable job record", zap.String("job", id), zap.Error(err))
+			return nil
+		}
+		j := &rjob{spec: rec.Spec, maps: rec.Maps, maplb: rec.MapLB, parts: rec.Parts, done: rec.Done, fail: rec.Fail}
+		if j.parts == nil {
+			j.parts = map[int]protocol.PartLocation{}
+		}
+		r.jobs[id] = j
+		r.sched.Restore(rec.Sched)
+		for n, a := range rec.RPCOf {
+			if _, ok := r.rpcOf[n]; !ok && a != "" {
+				r.rpcOf[n] = a
+			}
+		}
+		r.Log.Info("job recovered", zap.String("job", id), zap.Int("outputs", len(rec.Sched.Outputs)))
+		return nil
+	})
+}
+
+// resumeAll sends again what recovered jobs need: their reducers hear of
+// every partial (or are picked again when gone), and maplb hears the
+// progress. r.mu is held.
+func (r *ReduceLB) resumeAll() {
+	for id := range r.jobs {
+		r.carryOut(id, r.sched.Resume(id, time.Now()))
+	}
+}
