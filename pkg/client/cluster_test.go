@@ -92,6 +92,66 @@ func firstDiff(t *testing.T, got, want []byte) {
 	t.Fatalf("output has %d lines, want %d", len(g), len(w))
 }
 
+// textJobs are the jobs over text documents with their sequential
+// references.
+var textJobs = []struct {
+	name   string
+	params map[string]string
+	want   func(paths []string, w *bytes.Buffer) error
+}{
+	{"wordcount", nil, func(p []string, w *bytes.Buffer) error { return reference.WordCount(p, w) }},
+	{"indexer", nil, func(p []string, w *bytes.Buffer) error { return reference.Indexer(p, w) }},
+	{"grep", map[string]string{"pattern": `[Tt]he [a-z]+ing`}, func(p []string, w *bytes.Buffer) error {
+		return reference.Grep(`[Tt]he [a-z]+ing`, p, w)
+	}},
+	{"sort", nil, func(p []string, w *bytes.Buffer) error { return reference.Sort(p, w) }},
+}
+
+// TestEveryJob runs every text job in both modes with one and with four
+// partitions, and compares each output with its reference byte for byte;
+// for sort it also checks that the part files, concatenated, are sorted.
+func TestEveryJob(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	paths := inputs(t)
+	for _, tj := range textJobs {
+		var want bytes.Buffer
+		if err := tj.want(paths, &want); err != nil {
+			t.Fatal(err)
+		}
+		for _, mode := range []string{"dlbp", "single"} {
+			for _, r := range []int{1, 4} {
+				t.Run(fmt.Sprintf("%s/%s/R=%d", tj.name, mode, r), func(t *testing.T) {
+					cl := c.Client(mode)
+					st, got := run(t, cl, job.Spec{Job: tj.name, Reducers: r, Params: tj.params}, 256<<10, paths)
+					if st.State != protocol.StateSucceeded {
+						t.Fatalf("job %s: %s", st.State, st.Error)
+					}
+					firstDiff(t, got, want.Bytes())
+					if tj.name != "sort" || r == 1 {
+						return
+					}
+					dir := filepath.Join(t.TempDir(), "out")
+					if err := cl.WriteResultDir(context.Background(), st, dir); err != nil {
+						t.Fatal(err)
+					}
+					var cat bytes.Buffer
+					for p := 0; p < r; p++ {
+						part, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("part-%05d", p)))
+						if err != nil {
+							t.Fatal(err)
+						}
+						if len(part) == 0 {
+							t.Errorf("part %d is empty: the range partitioning did not spread the lines", p)
+						}
+						cat.Write(part)
+					}
+					firstDiff(t, cat.Bytes(), want.Bytes())
+				})
+			}
+		}
+	}
+}
+
 // TestInProcessCluster runs every role in this process and checks wordcount
 // and sum against the sequential reference in both modes.
 func TestInProcessCluster(t *testing.T) {

@@ -38,6 +38,15 @@ var kinds = []kind{
 		want: func(_ []string, w *bytes.Buffer) error { return reference.SumRange("-5", "123456789", w) }},
 }
 
+func init() {
+	for _, tj := range textJobs[1:] { // wordcount is already there
+		kinds = append(kinds, kind{
+			spec: func(r int) job.Spec { return job.Spec{Job: tj.name, Reducers: r, Params: tj.params} },
+			want: tj.want,
+		})
+	}
+}
+
 // TestConcurrentClients has 8 clients submit 10 jobs each, of mixed kinds,
 // to both load balancers at once; every result must be exact.
 func TestConcurrentClients(t *testing.T) {

@@ -27,6 +27,7 @@ var awkward = map[string]map[string]string{
 	"not-utf8":            {"a.txt": "caf\xe9 na\xefve \xff\xfeword\n\x80\x81abc\xc3\n"},
 	"non-ascii-letters":   {"a.txt": "café naïve Straße Ωμέγα 日本語\nCAFÉ café\n"},
 	"long-line":           {"a.txt": "short\n" + strings.Repeat("long line word ", 20000) + "\nshort again\n"},
+	"duplicate-lines":     {"a.txt": "b\na\nb\n\n\na\nThe walking dead\n", "b.txt": "a\nb\nthe talking head"},
 }
 
 func writeInputs(t *testing.T, files map[string]string) []string {
@@ -43,7 +44,7 @@ func writeInputs(t *testing.T, files map[string]string) []string {
 	return paths
 }
 
-// TestAwkwardInput runs wordcount over inputs that trip naive splitters,
+// TestAwkwardInput runs every text job over inputs that trip naive splitters,
 // with the smallest split size so that lines straddle splits, in both modes.
 func TestAwkwardInput(t *testing.T) {
 	c := testcluster.Start(t, 3)
@@ -57,18 +58,20 @@ func TestAwkwardInput(t *testing.T) {
 	}
 	cases["dozens-of-files"] = writeInputs(t, many)
 	for name, paths := range cases {
-		for _, mode := range []string{"dlbp", "single"} {
-			t.Run(name+"/"+mode, func(t *testing.T) {
-				var want bytes.Buffer
-				if err := reference.WordCount(paths, &want); err != nil {
-					t.Fatal(err)
-				}
-				st, got := run(t, c.Client(mode), job.Spec{Job: "wordcount", Reducers: 2}, 4<<10, paths)
-				if st.State != protocol.StateSucceeded {
-					t.Fatalf("job %s: %s", st.State, st.Error)
-				}
-				firstDiff(t, got, want.Bytes())
-			})
+		for _, tj := range textJobs {
+			for _, mode := range []string{"dlbp", "single"} {
+				t.Run(name+"/"+tj.name+"/"+mode, func(t *testing.T) {
+					var want bytes.Buffer
+					if err := tj.want(paths, &want); err != nil {
+						t.Fatal(err)
+					}
+					st, got := run(t, c.Client(mode), job.Spec{Job: tj.name, Reducers: 2, Params: tj.params}, 4<<10, paths)
+					if st.State != protocol.StateSucceeded {
+						t.Fatalf("job %s: %s", st.State, st.Error)
+					}
+					firstDiff(t, got, want.Bytes())
+				})
+			}
 		}
 	}
 }

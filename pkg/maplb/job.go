@@ -130,6 +130,9 @@ func (j *mjob) commit(n int) error {
 			return err
 		}
 	}
+	if err := j.sampleBounds(); err != nil {
+		return err
+	}
 	if len(j.tasks) == 0 {
 		// Only empty documents: one empty task still runs the job, so that
 		// jobs such as sum print their answer for no input.
@@ -143,6 +146,44 @@ func (j *mjob) idleSince() time.Time {
 	j.upMu.Lock()
 	defer j.upMu.Unlock()
 	return j.touched
+}
+
+// samplesPerPartition is how many input lines per partition a
+// range-partitioned job samples to place its boundaries.
+const samplesPerPartition = 200
+
+// sampleBounds sets the partition boundaries of a range-partitioned job
+// (sort) from a sample of its stored input, read in small pieces. Every
+// attempt of every task then partitions alike: the bounds are in the spec.
+func (j *mjob) sampleBounds() error {
+	jb, err := job.Lookup(j.spec.Job)
+	if err != nil {
+		return err
+	}
+	sampler, ok := jb.(job.Sampler)
+	if !ok || j.spec.Reducers < 2 || j.inputBytes == 0 {
+		return nil
+	}
+	want := samplesPerPartition * j.spec.Reducers
+	var sample [][]byte
+	for doc, size := range j.sizes {
+		n := int(int64(want) * size / j.inputBytes)
+		if n == 0 && size > 0 {
+			n = 1
+		}
+		f, err := os.Open(j.docPath(doc))
+		if err != nil {
+			return fmt.Errorf("sampling input of job %s: %w", j.id, err)
+		}
+		lines, err := job.SampleLines(f, size, n)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("sampling input of job %s: %w", j.id, err)
+		}
+		sample = append(sample, lines...)
+	}
+	j.spec.Bounds = sampler.Bounds(sample, j.spec.Reducers)
+	return nil
 }
 
 // closeUploads closes files left open by an abandoned upload.
