@@ -188,9 +188,25 @@ func (m *MapLB) tick() {
 		}
 		m.startQueued()
 		m.mu.Lock()
+		m.giveUpStalled(time.Now())
 		m.dispatch()
 		m.expire(time.Now())
 		m.mu.Unlock()
+	}
+}
+
+// giveUpStalled cancels attempts past the task deadline; their tasks run
+// elsewhere. m.mu is held.
+func (m *MapLB) giveUpStalled(now time.Time) {
+	for _, ex := range m.sched.Expire(now) {
+		a := ex.Attempt
+		m.Log.Warn("map attempt past its deadline", zap.String("job", a.Job), zap.Int("task", a.Task), zap.Int("attempt", a.Attempt), zap.String("node", a.Node))
+		m.cancelAttempts(append([]sched.AttemptRef{a}, ex.Outcome.Cancel...))
+		if j := m.jobs[a.Job]; j != nil && ex.Outcome.JobFailed != "" {
+			m.endJob(j, protocol.StateFailed, ex.Outcome.JobFailed)
+			continue
+		}
+		m.changed(a.Job)
 	}
 }
 

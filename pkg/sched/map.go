@@ -2,6 +2,7 @@ package sched
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -11,6 +12,9 @@ import (
 type MapScheduler struct {
 	mode        Mode
 	maxFailures int
+	poisonNodes int
+	policy      Policy
+	avoid       map[string]bool // nodes pickNode skips for the task at hand
 	nodes       map[string]*mapNode
 	jobs        map[string]*mapJob
 	seq         int // submission order of jobs
@@ -20,7 +24,31 @@ type MapScheduler struct {
 type mapNode struct {
 	info         NodeInfo
 	running      int
-	blockedUntil time.Time // a node that refused work gets none until then
+	blockedUntil time.Time // a node that refused or kept failing work gets none until then
+	failStreak   int       // task failures since its last success
+}
+
+// Policy holds the map scheduler's timing rules. Times come with events;
+// the scheduler never reads a clock.
+type Policy struct {
+	// BackupFactor: near the end of a job's map phase (nothing pending), an
+	// attempt running longer than BackupFactor times the median duration
+	// of the job's finished tasks gets a backup attempt on another node.
+	BackupFactor float64
+	// BackupMinAge: no backup for an attempt younger than this.
+	BackupMinAge time.Duration
+	// TaskDeadline: an attempt running longer is given up (its node is
+	// stalled or hung) and its task runs elsewhere. 0: no deadline.
+	TaskDeadline time.Duration
+	// FailStreak: a node whose attempts failed this many times in a row
+	// gets no work for FailPause (doubling with each further failure).
+	FailStreak int
+	FailPause  time.Duration
+}
+
+// DefaultPolicy is what the daemons use.
+func DefaultPolicy() Policy {
+	return Policy{BackupFactor: 2, BackupMinAge: 2 * time.Second, TaskDeadline: 10 * time.Minute, FailStreak: 3, FailPause: 5 * time.Second}
 }
 
 type mapJob struct {
@@ -56,17 +84,40 @@ func NewMapScheduler(mode Mode) *MapScheduler {
 	return &MapScheduler{
 		mode:        mode,
 		maxFailures: DefaultMaxFailures,
+		poisonNodes: DefaultPoisonNodes,
+		policy:      DefaultPolicy(),
 		nodes:       map[string]*mapNode{},
 		jobs:        map[string]*mapJob{},
 	}
 }
 
-// SetMaxFailures sets how many failed attempts of one task fail its job.
-func (s *MapScheduler) SetMaxFailures(n int) {
-	if n > 0 {
-		s.maxFailures = n
+// SetMaxFailures sets how many failed attempts of one task fail its job,
+// and on how many different nodes (poison).
+func (s *MapScheduler) SetMaxFailures(attempts, nodes int) {
+	if attempts > 0 {
+		s.maxFailures = attempts
+	}
+	if nodes > 0 {
+		s.poisonNodes = nodes
 	}
 }
+
+// nodeFailed counts a failure against a node; after a streak of them the
+// node gets no work for a while, longer with each further failure.
+func (s *MapScheduler) nodeFailed(name string, now time.Time) {
+	n, ok := s.nodes[name]
+	if !ok || s.policy.FailStreak < 1 {
+		return
+	}
+	n.failStreak++
+	if over := n.failStreak - s.policy.FailStreak; over >= 0 {
+		pause := s.policy.FailPause << min(over, 6)
+		n.blockedUntil = now.Add(pause)
+	}
+}
+
+// SetPolicy replaces the timing rules.
+func (s *MapScheduler) SetPolicy(p Policy) { s.policy = p }
 
 // NodeUp records a node that joined or changed (slots, draining).
 func (s *MapScheduler) NodeUp(info NodeInfo) {
@@ -163,20 +214,15 @@ func (s *MapScheduler) Schedule(now time.Time) []Assignment {
 	for {
 		j := s.nextJob()
 		if j == nil {
-			return out
+			return append(out, s.backups(now)...)
 		}
-		node := s.pickNode(now)
+		ti := j.pending[0]
+		node := s.pickNode(now, j.tasks[ti])
 		if node == nil {
 			return out
 		}
-		ti := j.pending[0]
 		j.pending = j.pending[1:]
-		t := j.tasks[ti]
-		t.state = TaskRunning
-		t.attempts = append(t.attempts, Attempt{Node: node.info.Name, Start: now, State: AttemptRunning})
-		node.running++
-		j.running++
-		out = append(out, Assignment{Job: j.id, Task: ti, Attempt: len(t.attempts) - 1, Node: node.info.Name})
+		out = append(out, s.start(j, ti, node, now))
 	}
 }
 
@@ -198,37 +244,59 @@ func (s *MapScheduler) nextJob() *mapJob {
 // pickNode chooses the node for the next task, or nil when no node has a
 // free slot: the least loaded one in mode dlbp, the next one round-robin in
 // mode single.
-func (s *MapScheduler) pickNode(now time.Time) *mapNode {
+// A task that failed somewhere avoids those nodes while others are free.
+func (s *MapScheduler) pickNode(now time.Time, t *task) *mapNode {
+	for _, avoid := range []map[string]bool{t.failedOn, nil} {
+		s.avoid = avoid
+		var n *mapNode
+		if s.mode == ModeSingle {
+			n = s.nextRoundRobin(now)
+		} else {
+			n = s.leastLoaded(now, "")
+		}
+		s.avoid = nil
+		if n != nil || len(avoid) == 0 {
+			return n
+		}
+	}
+	return nil
+}
+
+func (s *MapScheduler) free(n *mapNode, now time.Time) bool {
+	return !n.info.Draining && n.running < n.info.Slots && !now.Before(n.blockedUntil) && !s.avoid[n.info.Name]
+}
+
+// nextRoundRobin is the first node with a free slot at or after rrNext.
+func (s *MapScheduler) nextRoundRobin(now time.Time) *mapNode {
 	names := sortedNames(s.nodes)
-	free := func(n *mapNode) bool {
-		return !n.info.Draining && n.running < n.info.Slots && !now.Before(n.blockedUntil)
-	}
-	if s.mode == ModeSingle {
-		// Round-robin: the first node with a free slot at or after rrNext.
-		start := 0
-		for i, name := range names {
-			if name >= s.rrNext {
-				start = i
-				break
-			}
+	start := 0
+	for i, name := range names {
+		if name >= s.rrNext {
+			start = i
+			break
 		}
-		for k := range names {
-			n := s.nodes[names[(start+k)%len(names)]]
-			if free(n) {
-				next := (start + k + 1) % len(names)
-				s.rrNext = names[next]
-				if next == 0 {
-					s.rrNext = ""
-				}
-				return n
-			}
-		}
-		return nil
 	}
+	for k := range names {
+		n := s.nodes[names[(start+k)%len(names)]]
+		if s.free(n, now) {
+			next := (start + k + 1) % len(names)
+			s.rrNext = names[next]
+			if next == 0 {
+				s.rrNext = ""
+			}
+			return n
+		}
+	}
+	return nil
+}
+
+// leastLoaded is the free node with the lowest running/slots, other than
+// except; ties go to fewer running tasks, then to the name.
+func (s *MapScheduler) leastLoaded(now time.Time, except string) *mapNode {
 	var best *mapNode
-	for _, name := range names {
+	for _, name := range sortedNames(s.nodes) {
 		n := s.nodes[name]
-		if !free(n) {
+		if name == except || !s.free(n, now) {
 			continue
 		}
 		// Compare running/slots without division: a/b < c/d ⇔ a·d < c·b.
@@ -238,6 +306,107 @@ func (s *MapScheduler) pickNode(now time.Time) *mapNode {
 		}
 	}
 	return best
+}
+
+// start records a new attempt of task ti on node.
+func (s *MapScheduler) start(j *mapJob, ti int, node *mapNode, now time.Time) Assignment {
+	t := j.tasks[ti]
+	t.state = TaskRunning
+	t.attempts = append(t.attempts, Attempt{Node: node.info.Name, Start: now, State: AttemptRunning})
+	node.running++
+	j.running++
+	return Assignment{Job: j.id, Task: ti, Attempt: len(t.attempts) - 1, Node: node.info.Name}
+}
+
+// backups starts backup attempts of stragglers: near the end of a job's
+// map phase (nothing pending), a task whose only attempt has run longer
+// than BackupFactor × the median duration of the job's finished tasks gets
+// a second attempt on another node. The first to finish wins.
+func (s *MapScheduler) backups(now time.Time) []Assignment {
+	var out []Assignment
+	for _, j := range s.bySubmission() {
+		if j.stopped || len(j.pending) > 0 || j.running == 0 || j.done == 0 {
+			continue
+		}
+		threshold := time.Duration(s.policy.BackupFactor * float64(j.medianDuration()))
+		threshold = max(threshold, s.policy.BackupMinAge)
+		for ti, t := range j.tasks {
+			run := t.running()
+			if t.state != TaskRunning || len(run) != 1 {
+				continue
+			}
+			a := t.attempts[run[0]]
+			if now.Sub(a.Start) <= threshold {
+				continue
+			}
+			node := s.leastLoaded(now, a.Node)
+			if node == nil {
+				return out
+			}
+			out = append(out, s.start(j, ti, node, now))
+		}
+	}
+	return out
+}
+
+// medianDuration is the median run time of the job's finished tasks.
+func (j *mapJob) medianDuration() time.Duration {
+	var ds []time.Duration
+	for _, t := range j.tasks {
+		if t.state != TaskDone {
+			continue
+		}
+		for _, a := range t.attempts {
+			if a.State == AttemptDone {
+				ds = append(ds, a.End.Sub(a.Start))
+				break
+			}
+		}
+	}
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+func (s *MapScheduler) bySubmission() []*mapJob {
+	js := make([]*mapJob, 0, len(s.jobs))
+	for _, j := range s.jobs {
+		js = append(js, j)
+	}
+	slices.SortFunc(js, func(a, b *mapJob) int { return a.seq - b.seq })
+	return js
+}
+
+// Expired is an attempt given up at its deadline, and what that changed.
+type Expired struct {
+	Attempt AttemptRef
+	Outcome MapOutcome
+}
+
+// Expire gives up every attempt running longer than the task deadline: its
+// node is hung or stalled (SIGSTOP). The attempt counts as failed and its
+// task runs elsewhere; the daemon should cancel it.
+func (s *MapScheduler) Expire(now time.Time) []Expired {
+	if s.policy.TaskDeadline <= 0 {
+		return nil
+	}
+	var out []Expired
+	for _, j := range s.bySubmission() {
+		for ti, t := range j.tasks {
+			for _, ai := range t.running() {
+				a := t.attempts[ai]
+				if now.Sub(a.Start) <= s.policy.TaskDeadline {
+					continue
+				}
+				reason := fmt.Sprintf("deadline: still running after %s", s.policy.TaskDeadline)
+				o := s.TaskFailed(j.id, ti, ai, now, reason, false)
+				out = append(out, Expired{Attempt: AttemptRef{Job: j.id, Task: ti, Attempt: ai, Node: a.Node}, Outcome: o})
+			}
+		}
+	}
+	return out
 }
 
 func (s *MapScheduler) release(j *mapJob, node string) {
@@ -278,6 +447,9 @@ func (s *MapScheduler) TaskDone(job string, ti, ai int, end time.Time) MapOutcom
 		a.Reason = "reported after it was counted lost"
 	} else {
 		s.release(j, a.Node)
+	}
+	if n, ok := s.nodes[a.Node]; ok {
+		n.failStreak = 0
 	}
 	a.State, a.End = AttemptDone, end
 	if t.state == TaskDone || j.stopped {
@@ -322,14 +494,19 @@ func (s *MapScheduler) TaskFailed(job string, ti, ai int, now time.Time, reason 
 	}
 	a.State, a.End, a.Reason = AttemptFailed, now, reason
 	s.release(j, a.Node)
+	s.nodeFailed(a.Node, now)
 	if j.stopped || t.state == TaskDone {
 		return MapOutcome{}
 	}
 	t.failures++
-	if permanent || t.failures >= s.maxFailures {
+	if t.failedOn == nil {
+		t.failedOn = map[string]bool{}
+	}
+	t.failedOn[a.Node] = true
+	if permanent || len(t.failedOn) >= s.poisonNodes || t.failures >= s.maxFailures {
 		msg := reason
 		if !permanent {
-			msg = fmt.Sprintf("map task %d failed %d times, last: %s", ti, t.failures, reason)
+			msg = fmt.Sprintf("map task %d failed %d times on %d nodes, last: %s", ti, t.failures, len(t.failedOn), reason)
 		}
 		return MapOutcome{JobFailed: msg, Cancel: s.stop(j, now, "job failed")}
 	}

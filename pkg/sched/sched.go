@@ -90,11 +90,16 @@ type NodeInfo struct {
 // DefaultMaxFailures is how many failed attempts of one task fail its job.
 const DefaultMaxFailures = 4
 
+// DefaultPoisonNodes is on how many different nodes a map task may fail
+// before its job fails: the input, not the nodes, is then to blame.
+const DefaultPoisonNodes = 3
+
 // task is the scheduler's record of one task.
 type task struct {
 	state    TaskState
 	attempts []Attempt
 	failures int
+	failedOn map[string]bool // nodes an attempt failed on
 }
 
 func (t *task) view(i int) TaskView {

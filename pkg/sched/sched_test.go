@@ -147,7 +147,7 @@ func TestMapPermanentFailureFailsJob(t *testing.T) {
 
 func TestMapRepeatedFailuresFailJob(t *testing.T) {
 	s := NewMapScheduler(ModeDLBP)
-	s.SetMaxFailures(2)
+	s.SetMaxFailures(2, 0)
 	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
 	s.AddJob("j", 1)
 	s.Schedule(at(0))
@@ -156,7 +156,7 @@ func TestMapRepeatedFailuresFailJob(t *testing.T) {
 	}
 	s.Schedule(at(2))
 	out := s.TaskFailed("j", 0, 1, at(3), "boom", false)
-	if out.JobFailed != "map task 0 failed 2 times, last: boom" {
+	if out.JobFailed != "map task 0 failed 2 times on 1 nodes, last: boom" {
 		t.Fatalf("JobFailed = %q", out.JobFailed)
 	}
 }
@@ -425,5 +425,125 @@ func TestMapLateReportFromLostAttempt(t *testing.T) {
 	}
 	if out := s.TaskDone("j", 1, 1, at(7)); out.First {
 		t.Fatal("second result accepted")
+	}
+}
+
+func TestMapPoisonTaskFailsOnDistinctNodes(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	for _, n := range []string{"a", "b", "c", "d"} {
+		s.NodeUp(NodeInfo{Name: n, Slots: 1})
+	}
+	s.AddJob("j", 1)
+	var last MapOutcome
+	for i := 0; i < 3; i++ {
+		got := s.Schedule(at(10 * i))
+		if len(got) != 1 {
+			t.Fatalf("round %d: %+v", i, got)
+		}
+		last = s.TaskFailed("j", 0, got[0].Attempt, at(10*i+1), "segfault in mapper", false)
+		if i < 2 && last.JobFailed != "" {
+			t.Fatalf("failed after %d nodes: %q", i+1, last.JobFailed)
+		}
+	}
+	if last.JobFailed != "map task 0 failed 3 times on 3 nodes, last: segfault in mapper" {
+		t.Fatalf("JobFailed = %q", last.JobFailed)
+	}
+}
+
+func TestMapFailingNodeGetsLessWork(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.SetPolicy(Policy{FailStreak: 2, FailPause: time.Second})
+	s.SetMaxFailures(100, 100)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
+	s.AddJob("j", 10)
+	// a fails twice in a row: it is paused for FailPause.
+	for i := 0; i < 2; i++ {
+		for _, g := range s.Schedule(at(i)) {
+			if g.Node == "a" {
+				s.TaskFailed("j", g.Task, g.Attempt, at(i), "disk error", false)
+			} else {
+				s.TaskDone("j", g.Task, g.Attempt, at(i))
+			}
+		}
+	}
+	got := s.Schedule(at(5))
+	if len(got) != 1 || got[0].Node != "b" {
+		t.Fatalf("paused node got work: %+v", got)
+	}
+	s.TaskDone("j", got[0].Task, got[0].Attempt, at(6))
+	if got = s.Schedule(at(1001)); len(got) != 2 {
+		t.Fatalf("a not back after its pause: %+v", got)
+	}
+	// Another failure doubles the pause.
+	for _, g := range got {
+		if g.Node == "a" {
+			s.TaskFailed("j", g.Task, g.Attempt, at(1002), "disk error", false)
+		} else {
+			s.TaskDone("j", g.Task, g.Attempt, at(1002))
+		}
+	}
+	if got = s.Schedule(at(2500)); len(got) != 1 || got[0].Node != "b" {
+		t.Fatalf("a back too soon: %+v", got)
+	}
+}
+
+func TestMapBackupAttemptsForStragglers(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.SetPolicy(Policy{BackupFactor: 2, BackupMinAge: 100 * time.Millisecond})
+	s.NodeUp(NodeInfo{Name: "fast", Slots: 2})
+	s.NodeUp(NodeInfo{Name: "slow", Slots: 2})
+	s.AddJob("j", 4)
+	got := s.Schedule(at(0)) // two tasks on each node
+	var slowTasks []int
+	for _, g := range got {
+		if g.Node == "fast" {
+			s.TaskDone("j", g.Task, g.Attempt, at(200))
+		} else {
+			slowTasks = append(slowTasks, g.Task)
+		}
+	}
+	// Median 200 ms: no backup before 400 ms.
+	if b := s.Schedule(at(400)); len(b) != 0 {
+		t.Fatalf("backup too early: %+v", b)
+	}
+	b := s.Schedule(at(401))
+	if len(b) != 2 || b[0].Node != "fast" || b[1].Node != "fast" || b[0].Attempt != 1 {
+		t.Fatalf("backups %+v", b)
+	}
+	// No third attempt while two run.
+	if more := s.Schedule(at(5000)); len(more) != 0 {
+		t.Fatalf("extra backups %+v", more)
+	}
+	out := s.TaskDone("j", b[0].Task, 1, at(500))
+	if !out.First || len(out.Cancel) != 1 || out.Cancel[0].Node != "slow" {
+		t.Fatalf("backup win %+v", out)
+	}
+	if st := s.Tasks("j")[b[0].Task].Attempts[0]; st.State != AttemptSuperseded {
+		t.Fatalf("original attempt %+v", st)
+	}
+	_ = slowTasks
+}
+
+func TestMapExpireStalledAttempt(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.SetPolicy(Policy{TaskDeadline: time.Second})
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
+	s.AddJob("j", 1)
+	s.Schedule(at(0))
+	if ex := s.Expire(at(1000)); len(ex) != 0 {
+		t.Fatalf("expired at the deadline itself: %+v", ex)
+	}
+	ex := s.Expire(at(1001))
+	if len(ex) != 1 || ex[0].Attempt.Node != "a" || ex[0].Outcome.JobFailed != "" {
+		t.Fatalf("expire %+v", ex)
+	}
+	got := s.Schedule(at(1002))
+	if len(got) != 1 || got[0].Node != "b" {
+		t.Fatalf("re-run %+v", got)
+	}
+	if a := s.Tasks("j")[0].Attempts[0]; a.State != AttemptFailed || a.Reason != "deadline: still running after 1s" {
+		t.Fatalf("expired attempt %+v", a)
 	}
 }
