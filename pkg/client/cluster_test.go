@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -64,8 +65,10 @@ func run(t *testing.T, cl *client.Client, spec job.Spec, split int64, paths []st
 	if err != nil {
 		t.Fatalf("submit: %v", err)
 	}
-	st, err = cl.Wait(ctx, st.ID, nil)
+	id := st.ID
+	st, err = cl.Wait(ctx, id, nil)
 	if err != nil {
+		dumpStatus(t, cl, id)
 		t.Fatalf("wait: %v", err)
 	}
 	if st.State != protocol.StateSucceeded {
@@ -76,6 +79,20 @@ func run(t *testing.T, cl *client.Client, spec job.Spec, split int64, paths []st
 		t.Fatalf("result: %v", err)
 	}
 	return st, out.Bytes()
+}
+
+// dumpStatus logs a stuck job's full status, for the post-mortem.
+func dumpStatus(t *testing.T, cl *client.Client, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := cl.Status(ctx, id)
+	if err != nil {
+		t.Logf("status of %s: %v", id, err)
+		return
+	}
+	data, _ := json.MarshalIndent(client.ToJSON(st), "", " ")
+	t.Logf("status of %s:\n%s", id, data)
 }
 
 func firstDiff(t *testing.T, got, want []byte) {

@@ -41,6 +41,7 @@ type mjob struct {
 	maps     []sched.TaskView         // kept when the job ends
 	restore  []sched.TaskView         // map tasks of a job recovered after a restart
 	outputs  map[int]protocol.Partial // where each finished map task's output is
+	dropped  map[int]bool             // tasks reducelb lost the output of before this maplb saw them finish
 	reduces  []sched.TaskView
 	reducers []sched.Pick
 	parts    []protocol.PartLocation

@@ -518,7 +518,10 @@ func (m *MapLB) handleMapDone(_ context.Context, r *protocol.MapDone) (*protocol
 		j.outputs[r.Task] = part
 		if m.mode == sched.ModeSingle {
 			m.gatherSingle(j, part)
-		} else if !r.ReachedReduceLB {
+		} else if !r.ReachedReduceLB || j.dropped[r.Task] {
+			// reducelb may have dropped this very report (its node looked
+			// dead for a moment): tell it again from here.
+			delete(j.dropped, r.Task)
 			m.forwardMapDone(j, part)
 		}
 	}
@@ -634,6 +637,12 @@ func (m *MapLB) handleReduceProgress(_ context.Context, r *protocol.ReduceProgre
 	j.reduces, j.reducers, j.parts = r.Reduces, r.Reducers, r.Parts
 	for _, t := range r.Rerun {
 		delete(j.outputs, t)
+		if _, _, done := m.sched.Winner(r.Job, t); !done {
+			if j.dropped == nil {
+				j.dropped = map[int]bool{}
+			}
+			j.dropped[t] = true
+		}
 		if m.sched.Reopen(r.Job, t, "its output was lost with its node") {
 			m.Log.Info("map task runs again", zap.String("job", r.Job), zap.Int("task", t))
 		}

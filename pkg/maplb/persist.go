@@ -13,6 +13,7 @@ import (
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/sched"
+	"github.com/dlbp/dlbp/pkg/transport"
 )
 
 // bucketJobs holds one jobRecord per accepted job.
@@ -220,6 +221,10 @@ func (m *MapLB) forwardMapDone(j *mjob, out protocol.Partial) {
 				if err == nil {
 					return
 				}
+				if transport.CodeOf(err) == transport.CodeGone {
+					m.outputLost(msg.Job, msg.Task, msg.Node)
+					return
+				}
 			}
 			m.mu.Lock()
 			over := m.jobs[msg.Job] == nil || protocol.Terminal(m.jobs[msg.Job].state)
@@ -233,6 +238,23 @@ func (m *MapLB) forwardMapDone(j *mjob, out protocol.Partial) {
 			}
 		}
 	}()
+}
+
+// outputLost re-runs a finished task whose output reducelb knows to be
+// gone with its node.
+func (m *MapLB) outputLost(id string, task int, node string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j := m.jobs[id]
+	if j == nil || j.outputs[task].Node != node {
+		return
+	}
+	delete(j.outputs, task)
+	if m.sched.Reopen(id, task, "its output was lost with node "+node) {
+		m.Log.Info("map task runs again", zap.String("job", id), zap.Int("task", task), zap.String("lost", node))
+		m.changed(id)
+		m.dispatch()
+	}
 }
 
 // reduceLBAddr is the RPC address of a live reduce load balancer, or "".

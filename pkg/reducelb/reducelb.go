@@ -30,6 +30,7 @@ type ReduceLB struct {
 	sched    *sched.ReduceScheduler
 	jobs     map[string]*rjob
 	rpcOf    map[string]string // node name → RPC address
+	dead     map[string]bool   // nodes gossip reported gone, until they rejoin
 	dirty    map[string]bool   // jobs whose progress maplb has not heard yet
 	kick     chan struct{}
 	db       *store.DB
@@ -63,7 +64,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*ReduceLB, e
 	}
 	r := &ReduceLB{
 		Base: b, sched: sched.NewReduceScheduler(),
-		jobs: map[string]*rjob{}, rpcOf: map[string]string{}, dirty: map[string]bool{},
+		jobs: map[string]*rjob{}, rpcOf: map[string]string{}, dirty: map[string]bool{}, dead: map[string]bool{},
 		kick: make(chan struct{}, 1),
 		db:   db, unsaved: map[string]bool{}, saveKick: make(chan struct{}, 1),
 	}
@@ -119,6 +120,7 @@ func (r *ReduceLB) followMembers() {
 		case cluster.EventLeave:
 			if ev.Member.Meta.Role == cluster.RoleNode {
 				r.Log.Info("node lost", zap.String("node", ev.Member.Name))
+				r.dead[ev.Member.Name] = true
 				for id, d := range r.sched.NodeDown(ev.Member.Name, time.Now()) {
 					r.carryOut(id, d)
 				}
@@ -134,6 +136,7 @@ func (r *ReduceLB) memberUp(m cluster.Member) {
 		return
 	}
 	r.rpcOf[m.Name] = m.Meta.RPC
+	delete(r.dead, m.Name)
 	r.sched.NodeUp(sched.NodeInfo{Name: m.Name, Slots: m.Meta.Slots, Draining: m.Meta.State == cluster.StateDraining})
 }
 
@@ -169,6 +172,10 @@ func (r *ReduceLB) handleMapDone(_ context.Context, m *protocol.MapDone) (*proto
 			return nil, transport.Errorf(transport.CodeNotFound, "unknown job %s", m.Job)
 		}
 		r.register(m.Job, m.Spec, m.MapCount, m.MapLB)
+	}
+	if r.dead[m.Node] {
+		// Its partials went with it; maplb runs the task again.
+		return nil, transport.Errorf(transport.CodeGone, "node %s left the cluster: the output of task %d is lost", m.Node, m.Task)
 	}
 	r.rpcOf[m.Node] = m.NodeRPC
 	r.sched.SetRunning(m.Node, m.Running)

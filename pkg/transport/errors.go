@@ -24,6 +24,9 @@ const (
 	CodeUnknownMethod = "unknown_method"
 	// CodeBusy: the peer is at capacity; retry later.
 	CodeBusy = "busy"
+	// CodeGone: what the request names lived on a member that left the
+	// cluster; it is lost.
+	CodeGone = "gone"
 )
 
 // Error is an error with a code that travels to the caller intact. Handlers
