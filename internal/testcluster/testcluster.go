@@ -142,7 +142,15 @@ func (c *Cluster) RestartReduceLB() {
 // AddNode starts one more node.
 func (c *Cluster) AddNode(name string) *node.Node {
 	c.t.Helper()
+	return c.AddNodeWith(name, filepath.Join(c.dir, name))
+}
+
+// AddNodeWith starts a node with the given name and data directory: the
+// way a node that crashed comes back.
+func (c *Cluster) AddNodeWith(name, dataDir string) *node.Node {
+	c.t.Helper()
 	o := options(c.t, cluster.RoleNode, name, c.dir, []string{c.MapLB.Cluster.GossipAddr()})
+	o.DataDir = dataDir
 	nd, err := node.New(o, logger(c.t).Named(name), Gossip())
 	if err != nil {
 		c.t.Fatal(err)

@@ -15,7 +15,7 @@ func TestMain(m *testing.M) {
 		// memberlist.Shutdown does not wait for a probe in progress: probeNode
 		// waits for its ack for up to ProbeTimeout, then for indirect acks
 		// until ProbeInterval, without watching the shutdown channel.
-		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"),
+		goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"),
 	)
 }
 
