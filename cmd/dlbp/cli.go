@@ -115,8 +115,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // common holds the flags every command has.
 type common struct {
-	lb, secretFile string
-	quiet          bool
+	lb, secretFile         string
+	tlsCert, tlsKey, tlsCA string
+	quiet                  bool
 }
 
 func (e env) flags(name string, c *common) *flag.FlagSet {
@@ -128,6 +129,9 @@ func (e env) flags(name string, c *common) *flag.FlagSet {
 	}
 	fs.StringVar(&c.lb, "lb", lb, "maplb address HOST:PORT")
 	fs.StringVar(&c.secretFile, "secret-file", os.Getenv("DLBP_SECRET_FILE"), "file holding the cluster secret")
+	fs.StringVar(&c.tlsCert, "tls-cert", os.Getenv("DLBP_TLS_CERT"), "client certificate for mutual TLS")
+	fs.StringVar(&c.tlsKey, "tls-key", os.Getenv("DLBP_TLS_KEY"), "key of --tls-cert")
+	fs.StringVar(&c.tlsCA, "tls-ca", os.Getenv("DLBP_TLS_CA"), "CA certificate that signs the cluster's certificates")
 	fs.BoolVar(&c.quiet, "quiet", false, "print no progress")
 	return fs
 }
@@ -163,7 +167,11 @@ func (c *common) client() (*client.Client, error) {
 		}
 		secret = []byte(strings.TrimSpace(string(s)))
 	}
-	return client.New(c.lb, secret), nil
+	_, tlsCfg, err := daemon.LoadTLS(c.tlsCert, c.tlsKey, c.tlsCA)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return client.NewTLS(c.lb, secret, tlsCfg), nil
 }
 
 type params map[string]string

@@ -27,17 +27,21 @@ import (
 type Cluster struct {
 	t        testing.TB
 	dir      string
+	tweak    func(*daemon.Options)
 	MapLB    *maplb.MapLB // mode dlbp
 	Single   *maplb.MapLB // mode single, sharing the nodes
 	ReduceLB *reducelb.ReduceLB
 	Nodes    []*node.Node
 }
 
-func options(t testing.TB, role cluster.Role, name, dir string, join []string) daemon.Options {
+func (c *Cluster) options(role cluster.Role, name string, join []string) daemon.Options {
 	o := daemon.Defaults(role)
-	o.Name, o.DataDir = name, filepath.Join(dir, name)
+	o.Name, o.DataDir = name, filepath.Join(c.dir, name)
 	o.RPC, o.Gossip, o.HTTP = "127.0.0.1:0", "127.0.0.1:0", ""
 	o.Join = join
+	if c.tweak != nil {
+		c.tweak(&o)
+	}
 	return o
 }
 
@@ -69,10 +73,17 @@ func Gossip() cluster.Config {
 // and n nodes, and waits until every member sees the others.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, dir: t.TempDir()}
+	return StartWith(t, n, nil)
+}
+
+// StartWith is Start with every daemon's options passed through tweak
+// first (secrets, TLS, limits).
+func StartWith(t testing.TB, n int, tweak func(*daemon.Options)) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, dir: t.TempDir(), tweak: tweak}
 	t.Cleanup(c.Stop)
 	gossip := Gossip()
-	o := options(t, cluster.RoleMapLB, "maplb", c.dir, nil)
+	o := c.options(cluster.RoleMapLB, "maplb", nil)
 	m, err := maplb.New(o, logger(t).Named("maplb"), gossip)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +93,7 @@ func Start(t testing.TB, n int) *Cluster {
 	}
 	c.MapLB = m
 	join := []string{m.Cluster.GossipAddr()}
-	o = options(t, cluster.RoleMapLB, "maplb-single", c.dir, join)
+	o = c.options(cluster.RoleMapLB, "maplb-single", join)
 	o.Mode = "single"
 	if c.Single, err = maplb.New(o, logger(t).Named("single"), gossip); err != nil {
 		t.Fatal(err)
@@ -90,7 +101,7 @@ func Start(t testing.TB, n int) *Cluster {
 	if err := c.Single.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if c.ReduceLB, err = reducelb.New(options(t, cluster.RoleReduceLB, "reducelb", c.dir, join), logger(t).Named("reducelb"), gossip); err != nil {
+	if c.ReduceLB, err = reducelb.New(c.options(cluster.RoleReduceLB, "reducelb", join), logger(t).Named("reducelb"), gossip); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.ReduceLB.Start(); err != nil {
@@ -149,7 +160,7 @@ func (c *Cluster) AddNode(name string) *node.Node {
 // way a node that crashed comes back.
 func (c *Cluster) AddNodeWith(name, dataDir string) *node.Node {
 	c.t.Helper()
-	o := options(c.t, cluster.RoleNode, name, c.dir, []string{c.MapLB.Cluster.GossipAddr()})
+	o := c.options(cluster.RoleNode, name, []string{c.MapLB.Cluster.GossipAddr()})
 	o.DataDir = dataDir
 	nd, err := node.New(o, logger(c.t).Named(name), Gossip())
 	if err != nil {
@@ -181,7 +192,8 @@ func (c *Cluster) Client(mode string) *client.Client {
 	if mode == "single" {
 		lb = c.Single
 	}
-	cl := client.New(lb.RPCAddr(), nil)
+	o := lb.Opts
+	cl := client.NewTLS(lb.RPCAddr(), o.Secret, o.ClientTLS)
 	c.t.Cleanup(func() { cl.Close() })
 	return cl
 }

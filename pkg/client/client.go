@@ -5,6 +5,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +27,13 @@ type Client struct {
 
 // New returns a client of the maplb at lb; secret may be nil.
 func New(lb string, secret []byte) *Client {
-	return &Client{LB: lb, rpc: transport.NewClient(transport.ClientConfig{Secret: secret})}
+	return NewTLS(lb, secret, nil)
+}
+
+// NewTLS returns a client that also speaks TLS (mutual, when tlsCfg holds
+// a certificate) to the maplb at lb.
+func NewTLS(lb string, secret []byte, tlsCfg *tls.Config) *Client {
+	return &Client{LB: lb, rpc: transport.NewClient(transport.ClientConfig{Secret: secret, TLS: tlsCfg})}
 }
 
 // Close closes the client's connections.

@@ -75,8 +75,8 @@ func NewBase(o Options, log *zap.Logger, gossip cluster.Config) (*Base, error) {
 	}
 	b := &Base{
 		Opts: o, Log: log, rpcL: l, Gossip: gossip,
-		Server: transport.NewServer(transport.ServerConfig{Secret: o.Secret, Logger: log.Named("rpc")}),
-		Client: transport.NewClient(transport.ClientConfig{Secret: o.Secret, Logger: log.Named("rpc-client")}),
+		Server: transport.NewServer(transport.ServerConfig{Secret: o.Secret, TLS: o.ServerTLS, Logger: log.Named("rpc")}),
+		Client: transport.NewClient(transport.ClientConfig{Secret: o.Secret, TLS: o.ClientTLS, Logger: log.Named("rpc-client")}),
 	}
 	if o.HTTP != "" {
 		if b.httpL, err = net.Listen("tcp", o.HTTP); err != nil {

@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +38,9 @@ type Options struct {
 	HTTP       string       `yaml:"http"`
 	SecretFile string       `yaml:"secret-file"`
 	Insecure   bool         `yaml:"insecure"`
+	TLSCert    string       `yaml:"tls-cert"`
+	TLSKey     string       `yaml:"tls-key"`
+	TLSCA      string       `yaml:"tls-ca"`
 	LogLevel   string       `yaml:"log-level"`
 	LogFormat  string       `yaml:"log-format"`
 	Mode       string       `yaml:"mode"`       // maplb only
@@ -47,6 +51,8 @@ type Options struct {
 
 	// Set by Parse from the fields above.
 	Secret      []byte        `yaml:"-"`
+	ServerTLS   *tls.Config   `yaml:"-"`
+	ClientTLS   *tls.Config   `yaml:"-"`
 	MemoryBytes int64         `yaml:"-"`
 	ResultKeep  time.Duration `yaml:"-"`
 }
@@ -75,7 +81,7 @@ var roleKeys = map[cluster.Role][]string{
 }
 
 // commonKeys lists the option names every daemon accepts.
-var commonKeys = []string{"rpc", "gossip", "join", "name", "data-dir", "http", "secret-file", "insecure", "log-level", "log-format"}
+var commonKeys = []string{"rpc", "gossip", "join", "name", "data-dir", "http", "secret-file", "insecure", "tls-cert", "tls-key", "tls-ca", "log-level", "log-format"}
 
 func accepts(role cluster.Role, key string) bool {
 	for _, k := range append(commonKeys, roleKeys[role]...) {
@@ -102,6 +108,9 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 	fs.StringVar(&f.HTTP, "http", f.HTTP, "HTTP listen address for health checks (empty: off)")
 	fs.StringVar(&f.SecretFile, "secret-file", "", "file holding the cluster secret")
 	fs.BoolVar(&f.Insecure, "insecure", false, "allow non-loopback addresses without a cluster secret")
+	fs.StringVar(&f.TLSCert, "tls-cert", "", "PEM certificate for RPC over mutual TLS (with --tls-key and --tls-ca)")
+	fs.StringVar(&f.TLSKey, "tls-key", "", "PEM key of --tls-cert")
+	fs.StringVar(&f.TLSCA, "tls-ca", "", "PEM certificate of the CA that signs every member's certificate")
 	fs.StringVar(&f.LogLevel, "log-level", f.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&f.LogFormat, "log-format", f.LogFormat, "console or json")
 	fs.StringVar(&f.Config, "config", "", "YAML config file (flags override it)")
@@ -146,6 +155,12 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 			o.SecretFile = f.SecretFile
 		case "insecure":
 			o.Insecure = f.Insecure
+		case "tls-cert":
+			o.TLSCert = f.TLSCert
+		case "tls-key":
+			o.TLSKey = f.TLSKey
+		case "tls-ca":
+			o.TLSCA = f.TLSCA
 		case "log-level":
 			o.LogLevel = f.LogLevel
 		case "log-format":
@@ -249,6 +264,9 @@ func (o *Options) finish() error {
 		if len(o.Secret) < 16 {
 			return fmt.Errorf("--secret-file %s: the secret must be at least 16 bytes", o.SecretFile)
 		}
+	}
+	if o.ServerTLS, o.ClientTLS, err = LoadTLS(o.TLSCert, o.TLSKey, o.TLSCA); err != nil {
+		return err
 	}
 	if len(o.Secret) == 0 && !o.Insecure {
 		for _, a := range []struct{ flag, addr string }{{"rpc", o.RPC}, {"gossip", o.Gossip}, {"http", o.HTTP}} {

@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,9 @@ type ClientConfig struct {
 	CallTimeout time.Duration
 	// Logger receives connection-level events; nil means no logging.
 	Logger *zap.Logger
+	// TLS, when set, wraps every connection in TLS (with Certificates for
+	// mutual authentication). An empty ServerName is taken from the address.
+	TLS *tls.Config
 }
 
 // deadPeerGrace is how long after a call's deadline, with no frame received,
@@ -211,6 +215,24 @@ func (c *Client) dial(addr string, d *dialAttempt) {
 	close(d.done)
 }
 
+// startTLS wraps a fresh connection in TLS, checking the server's
+// certificate for the host of addr unless cfg names another.
+func startTLS(nc net.Conn, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	cfg = cfg.Clone()
+	if cfg.ServerName == "" {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	tc := tls.Client(nc, cfg)
+	_ = nc.SetDeadline(time.Now().Add(timeout))
+	if err := tc.Handshake(); err != nil {
+		return nc, fmt.Errorf("tls: %w", err)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return tc, nil
+}
+
 func (c *Client) connect(addr string) (*clientConn, error) {
 	dialer := net.Dialer{Timeout: c.cfg.DialTimeout}
 	nc, err := dialer.DialContext(c.ctx, "tcp", addr)
@@ -221,7 +243,15 @@ func (c *Client) connect(addr string) (*clientConn, error) {
 		return nil, &DialError{Addr: addr, Err: err}
 	}
 	stop := context.AfterFunc(c.ctx, func() { _ = nc.Close() })
-	err = protocol.ClientHandshake(nc, c.cfg.Secret, c.cfg.DialTimeout)
+	if c.cfg.TLS != nil {
+		nc, err = startTLS(nc, addr, c.cfg.TLS, c.cfg.DialTimeout)
+	}
+	if err == nil {
+		err = protocol.ClientHandshake(nc, c.cfg.Secret, c.cfg.DialTimeout)
+		if c.cfg.TLS == nil && errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w (the server hung up: does it require TLS? give --tls-cert, --tls-key and --tls-ca)", err)
+		}
+	}
 	if !stop() {
 		err = ErrClientClosed
 	}

@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,9 @@ type ServerConfig struct {
 	MaxConns int
 	// Logger receives connection-level events; nil means no logging.
 	Logger *zap.Logger
+	// TLS, when set, wraps every connection in TLS before the handshake
+	// (set ClientAuth and ClientCAs for mutual authentication).
+	TLS *tls.Config
 }
 
 // maxInFlightPerConn caps the requests one connection may have running. When
@@ -147,6 +151,18 @@ func Handle[Req, Resp any](s *Server, method string, fn func(ctx context.Context
 		}
 		return resp, nil
 	})
+}
+
+// Invoke runs the handler registered for method on body, exactly as a
+// request arriving on a connection would be run but without one, so tests
+// can feed handlers arbitrary bodies (fuzzing) without sockets. Unlike a
+// connection it does not recover a panicking handler: a fuzzer must see it.
+func (s *Server) Invoke(ctx context.Context, method string, body []byte) (any, error) {
+	h := s.handler(method)
+	if h == nil {
+		return nil, Errorf(CodeUnknownMethod, "unknown method %q", method)
+	}
+	return h(ctx, body)
 }
 
 func (s *Server) handler(method string) Handler {
@@ -263,7 +279,7 @@ func (s *Server) beginClose() error {
 		delete(s.listeners, l)
 	}
 	for c := range s.conns {
-		_ = c.nc.SetReadDeadline(time.Now()) // wake the reader
+		_ = c.raw.SetReadDeadline(time.Now()) // wake the reader
 	}
 	return errors.Join(errs...)
 }
@@ -295,7 +311,7 @@ func (s *Server) Close() error {
 	s.cancelBase()
 	s.mu.Lock()
 	for c := range s.conns {
-		_ = c.nc.Close()
+		_ = c.raw.Close()
 	}
 	s.mu.Unlock()
 	return err
@@ -304,7 +320,8 @@ func (s *Server) Close() error {
 // serverConn is one accepted connection.
 type serverConn struct {
 	s      *Server
-	nc     net.Conn
+	nc     net.Conn // the connection the protocol speaks over (TLS when on)
+	raw    net.Conn // the TCP connection under it: other goroutines close it
 	log    *zap.Logger
 	ctx    context.Context // handlers' context: cancelled when the connection ends
 	cancel context.CancelFunc
@@ -320,11 +337,28 @@ var (
 	errDraining = errors.New("server shutting down")
 )
 
+// startTLS runs the TLS handshake when the server has TLS, within the
+// handshake timeout, and from then on speaks through it.
+func (c *serverConn) startTLS() error {
+	if c.s.cfg.TLS == nil {
+		return nil
+	}
+	tc := tls.Server(c.nc, c.s.cfg.TLS)
+	_ = c.nc.SetDeadline(time.Now().Add(c.s.cfg.HandshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	_ = c.nc.SetDeadline(time.Time{})
+	c.nc = tc
+	return nil
+}
+
 func newServerConn(s *Server, nc net.Conn) *serverConn {
 	ctx, cancel := context.WithCancel(s.baseCtx)
 	return &serverConn{
 		s:      s,
 		nc:     nc,
+		raw:    nc,
 		log:    s.log.With(zap.String("remote", nc.RemoteAddr().String())),
 		ctx:    ctx,
 		cancel: cancel,
@@ -334,7 +368,11 @@ func newServerConn(s *Server, nc net.Conn) *serverConn {
 
 func (c *serverConn) serve() {
 	defer c.s.forget(c)
-	if err := protocol.ServerHandshake(c.nc, c.s.cfg.Secret, c.s.cfg.HandshakeTimeout); err != nil {
+	err := c.startTLS()
+	if err == nil {
+		err = protocol.ServerHandshake(c.nc, c.s.cfg.Secret, c.s.cfg.HandshakeTimeout)
+	}
+	if err != nil {
 		if !c.s.draining.Load() {
 			c.log.Warn("handshake failed; closing connection", zap.Error(err))
 		}
@@ -342,7 +380,7 @@ func (c *serverConn) serve() {
 		_ = c.nc.Close()
 		return
 	}
-	err := c.readLoop()
+	err = c.readLoop()
 	if errors.Is(err, errDraining) {
 		// Shutdown: let running requests answer, then hang up.
 		c.handlers.Wait()
