@@ -29,25 +29,27 @@ var ErrUsage = errors.New("usage")
 // Options are a daemon's settings, from defaults, then a YAML file given
 // with --config, then flags (flags win).
 type Options struct {
-	Role       cluster.Role `yaml:"-"`
-	RPC        string       `yaml:"rpc"`
-	Gossip     string       `yaml:"gossip"`
-	Join       []string     `yaml:"join"`
-	Name       string       `yaml:"name"`
-	DataDir    string       `yaml:"data-dir"`
-	HTTP       string       `yaml:"http"`
-	SecretFile string       `yaml:"secret-file"`
-	Insecure   bool         `yaml:"insecure"`
-	TLSCert    string       `yaml:"tls-cert"`
-	TLSKey     string       `yaml:"tls-key"`
-	TLSCA      string       `yaml:"tls-ca"`
-	LogLevel   string       `yaml:"log-level"`
-	LogFormat  string       `yaml:"log-format"`
-	Mode       string       `yaml:"mode"`       // maplb only
-	Slots      int          `yaml:"slots"`      // node only
-	Memory     string       `yaml:"memory"`     // node only: bytes, with an optional KiB/MiB/GiB suffix
-	ResultTTL  string       `yaml:"result-ttl"` // maplb only: how long finished jobs' results are kept
-	Config     string       `yaml:"-"`
+	Role          cluster.Role `yaml:"-"`
+	RPC           string       `yaml:"rpc"`
+	Gossip        string       `yaml:"gossip"`
+	Join          []string     `yaml:"join"`
+	Name          string       `yaml:"name"`
+	DataDir       string       `yaml:"data-dir"`
+	HTTP          string       `yaml:"http"`
+	SecretFile    string       `yaml:"secret-file"`
+	Insecure      bool         `yaml:"insecure"`
+	TLSCert       string       `yaml:"tls-cert"`
+	TLSKey        string       `yaml:"tls-key"`
+	TLSCA         string       `yaml:"tls-ca"`
+	LogLevel      string       `yaml:"log-level"`
+	LogFormat     string       `yaml:"log-format"`
+	Mode          string       `yaml:"mode"`            // maplb only
+	Slots         int          `yaml:"slots"`           // node only
+	Memory        string       `yaml:"memory"`          // node only: bytes, with an optional KiB/MiB/GiB suffix
+	ResultTTL     string       `yaml:"result-ttl"`      // maplb only: how long finished jobs' results are kept
+	MaxJobInput   string       `yaml:"max-job-input"`   // maplb only: input bytes one job may upload
+	MaxClientJobs int          `yaml:"max-client-jobs"` // maplb only: unfinished jobs one client host may have
+	Config        string       `yaml:"-"`
 
 	// Set by Parse from the fields above.
 	Secret      []byte        `yaml:"-"`
@@ -55,12 +57,14 @@ type Options struct {
 	ClientTLS   *tls.Config   `yaml:"-"`
 	MemoryBytes int64         `yaml:"-"`
 	ResultKeep  time.Duration `yaml:"-"`
+	MaxJobBytes int64         `yaml:"-"`
 }
 
 // Defaults returns the options a daemon of role has with no flags: all on
 // loopback, nodes and reducelb joining the default maplb gossip address.
 func Defaults(role cluster.Role) Options {
-	o := Options{Role: role, LogLevel: "info", LogFormat: "console", Slots: 2, Memory: "256MiB", MemoryBytes: 256 << 20, Mode: "dlbp", ResultTTL: "24h", ResultKeep: 24 * time.Hour}
+	o := Options{Role: role, LogLevel: "info", LogFormat: "console", Slots: 2, Memory: "256MiB", MemoryBytes: 256 << 20, Mode: "dlbp", ResultTTL: "24h", ResultKeep: 24 * time.Hour,
+		MaxJobInput: "1TiB", MaxJobBytes: 1 << 40, MaxClientJobs: 64}
 	switch role {
 	case cluster.RoleMapLB:
 		o.RPC, o.Gossip, o.HTTP = "127.0.0.1:7070", "127.0.0.1:7946", "127.0.0.1:7071"
@@ -76,7 +80,7 @@ func Defaults(role cluster.Role) Options {
 
 // roleKeys lists the option names a role accepts beyond the common ones.
 var roleKeys = map[cluster.Role][]string{
-	cluster.RoleMapLB: {"mode", "result-ttl"},
+	cluster.RoleMapLB: {"mode", "result-ttl", "max-job-input", "max-client-jobs"},
 	cluster.RoleNode:  {"slots", "memory"},
 }
 
@@ -117,6 +121,8 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 	if role == cluster.RoleMapLB {
 		fs.StringVar(&f.Mode, "mode", f.Mode, "dlbp (reducers picked by reducelb) or single (maplb reduces)")
 		fs.StringVar(&f.ResultTTL, "result-ttl", f.ResultTTL, "how long a finished job and its result are kept (Go duration)")
+		fs.StringVar(&f.MaxJobInput, "max-job-input", f.MaxJobInput, "input bytes one job may upload (KiB, MiB, GiB, TiB suffixes)")
+		fs.IntVar(&f.MaxClientJobs, "max-client-jobs", f.MaxClientJobs, "unfinished jobs one client host may have at once")
 	}
 	if role == cluster.RoleNode {
 		fs.IntVar(&f.Slots, "slots", f.Slots, "tasks run at once")
@@ -173,6 +179,10 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 			o.Memory = f.Memory
 		case "result-ttl":
 			o.ResultTTL = f.ResultTTL
+		case "max-job-input":
+			o.MaxJobInput = f.MaxJobInput
+		case "max-client-jobs":
+			o.MaxClientJobs = f.MaxClientJobs
 		}
 	})
 	o.Config = f.Config
@@ -250,6 +260,12 @@ func (o *Options) finish() error {
 	if o.ResultKeep, err = time.ParseDuration(o.ResultTTL); err != nil || o.ResultKeep <= 0 {
 		return fmt.Errorf("--result-ttl %q: want a positive duration such as 30m or 24h", o.ResultTTL)
 	}
+	if o.MaxJobBytes, err = ParseBytes(o.MaxJobInput); err != nil || o.MaxJobBytes < 1 {
+		return fmt.Errorf("--max-job-input %q: want a size such as 100GiB", o.MaxJobInput)
+	}
+	if o.MaxClientJobs < 1 {
+		return fmt.Errorf("--max-client-jobs %d: want at least 1", o.MaxClientJobs)
+	}
 	switch o.LogFormat {
 	case "console", "json":
 	default:
@@ -308,7 +324,7 @@ func ParseBytes(s string) (int64, error) {
 	for _, u := range []struct {
 		suffix string
 		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
 		if strings.HasSuffix(s, u.suffix) {
 			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
 			break

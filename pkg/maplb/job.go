@@ -26,6 +26,8 @@ type mjob struct {
 	mode      sched.Mode
 	dir       string
 	splitSize int64
+	client    string // host the job came from
+	maxInput  int64  // input bytes the job may upload
 
 	state       string
 	err         string
@@ -46,11 +48,12 @@ type mjob struct {
 	reducers []sched.Pick
 	parts    []protocol.PartLocation
 
-	upMu    sync.Mutex
-	touched time.Time // last upload activity
-	files   []*os.File
-	sizes   []int64
-	cutters []*job.Cutter
+	upMu     sync.Mutex
+	touched  time.Time // last upload activity
+	uploaded int64     // bytes received, all documents
+	files    []*os.File
+	sizes    []int64
+	cutters  []*job.Cutter
 }
 
 func newJob(id string, spec job.Spec, mode sched.Mode, dir string, splitSize int64) (*mjob, error) {
@@ -89,6 +92,9 @@ func (j *mjob) upload(doc int, off int64, data []byte) error {
 	if doc < 0 || doc >= len(j.files) || j.files[doc] == nil {
 		return transport.Errorf(transport.CodeBadRequest, "job %s has no document %d open for upload", j.id, doc)
 	}
+	if j.uploaded+int64(len(data)) > j.maxInput {
+		return transport.Errorf(transport.CodeBadRequest, "job %s: input exceeds %d bytes, the most this cluster takes per job (--max-job-input)", j.id, j.maxInput)
+	}
 	if off != j.sizes[doc] {
 		return transport.Errorf(transport.CodeBadRequest, "document %d of job %s: chunk at offset %d, expected %d", doc, j.id, off, j.sizes[doc])
 	}
@@ -97,6 +103,7 @@ func (j *mjob) upload(doc int, off int64, data []byte) error {
 	}
 	j.cutters[doc].Write(data)
 	j.sizes[doc] += int64(len(data))
+	j.uploaded += int64(len(data))
 	j.touched = time.Now()
 	return nil
 }

@@ -314,8 +314,12 @@ func (m *MapLB) splitSizeFor(asked, hint int64) int64 {
 	return min(max(s, minAutoSplit), maxAutoSplit)
 }
 
-func (m *MapLB) handleSubmitBegin(_ context.Context, r *protocol.SubmitBegin) (*protocol.SubmitBeginReply, error) {
+func (m *MapLB) handleSubmitBegin(ctx context.Context, r *protocol.SubmitBegin) (*protocol.SubmitBeginReply, error) {
 	spec := r.Spec
+	spec.Bounds = nil // maplb samples them itself
+	if err := checkSpecSize(&spec); err != nil {
+		return nil, err
+	}
 	if spec.Reducers == 0 {
 		spec.Reducers = 1
 	}
@@ -332,19 +336,66 @@ func (m *MapLB) handleSubmitBegin(_ context.Context, r *protocol.SubmitBegin) (*
 	if err := jb.Validate(&spec, len(spec.Docs) > 0); err != nil {
 		return nil, transport.Errorf(transport.CodeBadRequest, "%s: %v", spec.Job, err)
 	}
+	if r.SizeHint > m.Opts.MaxJobBytes {
+		return nil, transport.Errorf(transport.CodeBadRequest, "%d bytes of input: this cluster takes at most %d per job (--max-job-input)", r.SizeHint, m.Opts.MaxJobBytes)
+	}
+	client := transport.RemoteHost(ctx)
 	id := newJobID()
 	m.mu.Lock()
+	if n := m.unfinishedJobsOf(client); n >= m.Opts.MaxClientJobs {
+		m.mu.Unlock()
+		return nil, transport.Errorf(transport.CodeBusy, "client %s has %d unfinished jobs, the most allowed (--max-client-jobs): wait for some to finish", client, n)
+	}
 	split := m.splitSizeFor(r.SplitSize, r.SizeHint)
 	m.mu.Unlock()
 	j, err := newJob(id, spec, m.mode, filepath.Join(m.Opts.DataDir, "jobs", id), split)
 	if err != nil {
 		return nil, err
 	}
+	j.client, j.maxInput = client, m.Opts.MaxJobBytes
 	m.mu.Lock()
 	m.jobs[id] = j
 	m.mu.Unlock()
 	m.Log.Info("job submitted", zap.String("job", id), zap.String("kind", spec.Job), zap.Int("docs", len(spec.Docs)), zap.Int("partitions", spec.Reducers), zap.Int64("split", split))
 	return &protocol.SubmitBeginReply{Job: id}, nil
+}
+
+// Limits on a job spec, so that a client cannot make maplb hold or store
+// arbitrary amounts of metadata.
+const (
+	maxDocs       = 100000
+	maxNameBytes  = 4096
+	maxParamBytes = 64 << 10
+)
+
+func checkSpecSize(spec *job.Spec) error {
+	if len(spec.Docs) > maxDocs {
+		return transport.Errorf(transport.CodeBadRequest, "%d inputs: at most %d per job", len(spec.Docs), maxDocs)
+	}
+	for _, d := range spec.Docs {
+		if len(d) > maxNameBytes {
+			return transport.Errorf(transport.CodeBadRequest, "input name of %d bytes: at most %d", len(d), maxNameBytes)
+		}
+	}
+	n := 0
+	for k, v := range spec.Params {
+		n += len(k) + len(v)
+	}
+	if n > maxParamBytes {
+		return transport.Errorf(transport.CodeBadRequest, "parameters of %d bytes: at most %d", n, maxParamBytes)
+	}
+	return nil
+}
+
+// unfinishedJobsOf counts a client host's jobs that are not over. m.mu is held.
+func (m *MapLB) unfinishedJobsOf(client string) int {
+	n := 0
+	for _, j := range m.jobs {
+		if j.client == client && !protocol.Terminal(j.state) {
+			n++
+		}
+	}
+	return n
 }
 
 // uploading returns a job still receiving its input.

@@ -43,6 +43,9 @@ type ServerConfig struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds writing one response frame; 0 means 30s.
 	WriteTimeout time.Duration
+	// MaxConnsPerHost caps open connections from one remote IP address;
+	// 0 means 512.
+	MaxConnsPerHost int
 	// MaxConns caps open connections; beyond it new ones are closed at once.
 	// 0 means 1024.
 	MaxConns int
@@ -71,6 +74,9 @@ func (cfg ServerConfig) withDefaults() ServerConfig {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 30 * time.Second
 	}
+	if cfg.MaxConnsPerHost <= 0 {
+		cfg.MaxConnsPerHost = 512
+	}
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 1024
 	}
@@ -97,6 +103,7 @@ type Server struct {
 	done      chan struct{}
 	listeners map[net.Listener]struct{}
 	conns     map[*serverConn]struct{}
+	perHost   map[string]int // open connections by remote IP
 	wg        sync.WaitGroup // one per connection, until its handlers are done
 
 	// draining tells read loops to stop reading and hang up once their
@@ -118,6 +125,7 @@ func NewServer(cfg ServerConfig) *Server {
 		done:       make(chan struct{}),
 		listeners:  make(map[net.Listener]struct{}),
 		conns:      make(map[*serverConn]struct{}),
+		perHost:    make(map[string]int),
 	}
 }
 
@@ -245,6 +253,15 @@ func (s *Server) startConn(nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
+	host := remoteHost(nc)
+	if s.perHost[host] >= s.cfg.MaxConnsPerHost {
+		s.mu.Unlock()
+		s.log.Warn("too many connections from one host; closing a new one",
+			zap.String("remote", nc.RemoteAddr().String()), zap.Int("max_conns_per_host", s.cfg.MaxConnsPerHost))
+		_ = nc.Close()
+		return
+	}
+	s.perHost[host]++
 	c := newServerConn(s, nc)
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
@@ -252,9 +269,31 @@ func (s *Server) startConn(nc net.Conn) {
 	go c.serve()
 }
 
+// remoteHost is the IP address a connection comes from.
+func remoteHost(nc net.Conn) string {
+	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
+	if err != nil {
+		return nc.RemoteAddr().String()
+	}
+	return host
+}
+
+type remoteKey struct{}
+
+// RemoteHost returns the IP address of the client whose request a handler
+// serves, from the handler's context ("" outside a handler).
+func RemoteHost(ctx context.Context) string {
+	h, _ := ctx.Value(remoteKey{}).(string)
+	return h
+}
+
 func (s *Server) forget(c *serverConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	host := remoteHost(c.raw)
+	if s.perHost[host]--; s.perHost[host] <= 0 {
+		delete(s.perHost, host)
+	}
 	s.mu.Unlock()
 	s.wg.Done()
 }
@@ -354,7 +393,7 @@ func (c *serverConn) startTLS() error {
 }
 
 func newServerConn(s *Server, nc net.Conn) *serverConn {
-	ctx, cancel := context.WithCancel(s.baseCtx)
+	ctx, cancel := context.WithCancel(context.WithValue(s.baseCtx, remoteKey{}, remoteHost(nc)))
 	return &serverConn{
 		s:      s,
 		nc:     nc,

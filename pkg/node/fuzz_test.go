@@ -1,0 +1,46 @@
+package node_test
+
+import (
+	"flag"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/dlbp/dlbp/internal/testcluster"
+	"github.com/dlbp/dlbp/pkg/transport"
+	"github.com/dlbp/dlbp/test/hostile"
+)
+
+var rewrite = flag.Bool("rewrite", false, "rewrite the generated seeds of testdata/fuzz")
+
+// TestMain checks that no input leaves a goroutine behind. memberlist's
+// probe goroutine outlives Shutdown for up to a probe interval.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"),
+	)
+}
+
+// targetNode fuzzes both nodes of the cluster.
+func targetNode(c *testcluster.Cluster) hostile.Target {
+	return hostile.Target{Servers: []*transport.Server{c.Nodes[0].Server, c.Nodes[1].Server}, Methods: hostile.NodeMethods}
+}
+
+// FuzzNode feeds arbitrary bytes, as the body of every method node registers
+// (and of an unknown one), to the handlers of a running in-process cluster.
+// No input may panic or hang a handler. Without -fuzz, once the seeds have
+// run, the same cluster must still run wordcount exactly in both modes.
+func FuzzNode(f *testing.F) {
+	c := testcluster.Start(f, 2)
+	if !hostile.Fuzzing() {
+		f.Cleanup(func() { hostile.CheckWordCount(f, c) })
+	}
+	hostile.Fuzz(f, targetNode(c))
+}
+
+// TestFuzzNodeCorpus checks that testdata/fuzz/FuzzNode holds the generated
+// seeds; -rewrite writes them.
+func TestFuzzNodeCorpus(t *testing.T) {
+	tg := hostile.Target{Servers: make([]*transport.Server, 2), Methods: hostile.NodeMethods}
+	hostile.CheckCorpus(t, "FuzzNode", tg.Seeds(), *rewrite)
+}
