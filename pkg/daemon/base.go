@@ -51,6 +51,7 @@ type Base struct {
 	Server  *transport.Server
 	Client  *transport.Client
 	Cluster *cluster.Cluster
+	Metrics *Metrics
 	// Gossip overrides memberlist timings (tests use fast ones).
 	Gossip cluster.Config
 
@@ -74,7 +75,7 @@ func NewBase(o Options, log *zap.Logger, gossip cluster.Config) (*Base, error) {
 		return nil, fmt.Errorf("rpc listen on %s: %w", o.RPC, err)
 	}
 	b := &Base{
-		Opts: o, Log: log, rpcL: l, Gossip: gossip,
+		Opts: o, Log: log, rpcL: l, Gossip: gossip, Metrics: NewMetrics(),
 		Server: transport.NewServer(transport.ServerConfig{Secret: o.Secret, TLS: o.ServerTLS, Logger: log.Named("rpc")}),
 		Client: transport.NewClient(transport.ClientConfig{Secret: o.Secret, TLS: o.ClientTLS, Logger: log.Named("rpc-client")}),
 	}
@@ -116,6 +117,7 @@ func (b *Base) Start(meta cluster.Meta, ready func() error, mux *http.ServeMux) 
 		}
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		mux.HandleFunc("/readyz", b.serveReady)
+		mux.Handle("/metrics", b.Metrics.Handler())
 		b.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		b.wg.Add(1)
 		go func() {
@@ -135,7 +137,26 @@ func (b *Base) Start(meta cluster.Meta, ready func() error, mux *http.ServeMux) 
 		return fmt.Errorf("gossip: %w", err)
 	}
 	b.Cluster = c
+	b.gossipGauges()
 	return b.writeAddrs()
+}
+
+// gossipGauges reports the cluster as this member sees it.
+func (b *Base) gossipGauges() {
+	b.Metrics.Gauge("dlbp_gossip_members", "Members this daemon sees in the gossip cluster.", nil, func() float64 {
+		return float64(len(b.Cluster.Members()))
+	})
+	for _, st := range []cluster.State{cluster.StateAlive, cluster.StateDraining} {
+		b.Metrics.Gauge("dlbp_nodes", "Worker nodes this daemon sees, by state.", map[string]string{"state": string(st)}, func() float64 {
+			n := 0
+			for _, m := range b.Members(cluster.RoleNode) {
+				if m.Meta.State == st {
+					n++
+				}
+			}
+			return float64(n)
+		})
+	}
 }
 
 func (b *Base) serveReady(w http.ResponseWriter, _ *http.Request) {

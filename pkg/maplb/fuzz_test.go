@@ -31,7 +31,7 @@ func targetMapLB(c *testcluster.Cluster) hostile.Target {
 // No input may panic or hang a handler. Without -fuzz, once the seeds have
 // run, the same cluster must still run wordcount exactly in both modes.
 func FuzzMapLB(f *testing.F) {
-	c := testcluster.Start(f, 2)
+	c := testcluster.Start(hostile.Quiet(f), 2)
 	if !hostile.Fuzzing() {
 		f.Cleanup(func() { hostile.CheckWordCount(f, c) })
 	}

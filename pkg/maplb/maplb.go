@@ -91,8 +91,22 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 		b.Stop(context.Background())
 		return nil, fmt.Errorf("loading jobs: %w", err)
 	}
+	for _, st := range []string{protocol.StateQueued, protocol.StateRunning, protocol.StateSucceeded, protocol.StateFailed, protocol.StateCancelled} {
+		b.Metrics.Gauge("dlbp_jobs", "Jobs this maplb keeps, by state.", map[string]string{"state": st}, func() float64 {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			n := 0
+			for _, j := range m.jobs {
+				if j.state == st {
+					n++
+				}
+			}
+			return float64(n)
+		})
+	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.gather = shuffle.NewGatherer(m.layout, b.Client, o.Name, log, m.partReduced)
+	m.gather.Fetched = b.Metrics.Bytes.WithLabelValues("in", "partial").Add
 	s := b.Server
 	transport.Handle(s, protocol.MethodSubmitBegin, m.handleSubmitBegin)
 	transport.Handle(s, protocol.MethodSubmitUpload, m.handleUpload)
@@ -151,6 +165,8 @@ func (m *MapLB) followMembers() {
 		case cluster.EventLeave:
 			if ev.Member.Meta.Role == cluster.RoleNode {
 				lost := m.sched.NodeDown(ev.Member.Name, time.Now(), "node "+ev.Member.Name+" left the cluster")
+				m.Metrics.TasksFinished.WithLabelValues("map", "lost").Add(float64(len(lost)))
+				m.Metrics.TasksRetried.WithLabelValues("map", "node lost").Add(float64(len(lost)))
 				m.Log.Info("node lost", zap.String("node", ev.Member.Name), zap.Int("attempts", len(lost)))
 				for _, a := range lost {
 					m.changed(a.Job)
@@ -201,6 +217,7 @@ func (m *MapLB) giveUpStalled(now time.Time) {
 	for _, ex := range m.sched.Expire(now) {
 		a := ex.Attempt
 		m.Log.Warn("map attempt past its deadline", zap.String("job", a.Job), zap.Int("task", a.Task), zap.Int("attempt", a.Attempt), zap.String("node", a.Node))
+		m.Metrics.TasksRetried.WithLabelValues("map", "deadline").Inc()
 		m.cancelAttempts(append([]sched.AttemptRef{a}, ex.Outcome.Cancel...))
 		if j := m.jobs[a.Job]; j != nil && ex.Outcome.JobFailed != "" {
 			m.endJob(j, protocol.StateFailed, ex.Outcome.JobFailed)
@@ -266,6 +283,10 @@ func (m *MapLB) dispatch() {
 		}
 		addr := m.rpcOf[a.Node]
 		m.changed(a.Job)
+		m.Metrics.TasksStarted.WithLabelValues("map").Inc()
+		if a.Backup {
+			m.Metrics.TasksRetried.WithLabelValues("map", "backup").Inc()
+		}
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
@@ -420,6 +441,7 @@ func (m *MapLB) handleUpload(_ context.Context, r *protocol.Upload) (*protocol.E
 	if err := j.upload(r.Doc, r.Offset, r.Data); err != nil {
 		return nil, err
 	}
+	m.Metrics.Bytes.WithLabelValues("in", "input").Add(float64(len(r.Data)))
 	return &protocol.Empty{}, nil
 }
 
@@ -551,7 +573,11 @@ func (m *MapLB) handleInputRead(_ context.Context, r *protocol.InputRead) (*prot
 	if !ok || r.Doc < 0 || r.Doc >= len(j.spec.Docs) {
 		return nil, transport.Errorf(transport.CodeNotFound, "no input %d of job %s", r.Doc, r.Job)
 	}
-	return shuffle.ReadRange(j.docPath(r.Doc), r.Offset, r.Length, 0)
+	c, err := shuffle.ReadRange(j.docPath(r.Doc), r.Offset, r.Length, 0)
+	if err == nil {
+		m.Metrics.Bytes.WithLabelValues("out", "input").Add(float64(len(c.Data)))
+	}
+	return c, err
 }
 
 func (m *MapLB) handleMapDone(_ context.Context, r *protocol.MapDone) (*protocol.Empty, error) {
@@ -564,7 +590,10 @@ func (m *MapLB) handleMapDone(_ context.Context, r *protocol.MapDone) (*protocol
 	m.rpcOf[r.Node] = r.NodeRPC
 	out := m.sched.TaskDone(r.Job, r.Task, r.Attempt, r.End)
 	m.cancelAttempts(out.Cancel)
+	m.Metrics.TasksFinished.WithLabelValues("map", "superseded").Add(float64(len(out.Cancel)))
 	if out.First {
+		m.Metrics.TasksFinished.WithLabelValues("map", "done").Inc()
+		m.Metrics.TaskSeconds.WithLabelValues("map").Observe(r.End.Sub(r.Start).Seconds())
 		part := protocol.Partial{Task: r.Task, Attempt: r.Attempt, Node: r.Node, RPC: r.NodeRPC}
 		j.outputs[r.Task] = part
 		if m.mode == sched.ModeSingle {
@@ -586,6 +615,7 @@ func (m *MapLB) handleMapDone(_ context.Context, r *protocol.MapDone) (*protocol
 func (m *MapLB) gatherSingle(j *mjob, out protocol.Partial) {
 	now := time.Now()
 	if j.reduces == nil {
+		m.Metrics.TasksStarted.WithLabelValues("reduce").Add(float64(j.spec.Reducers))
 		j.reduces = make([]sched.TaskView, j.spec.Reducers)
 		for p := range j.reduces {
 			j.reduces[p] = sched.TaskView{Task: p, State: sched.TaskRunning, Attempts: []sched.Attempt{{Node: m.Opts.Name, Start: now, State: sched.AttemptRunning}}}
@@ -643,13 +673,16 @@ func (m *MapLB) partReduced(id string, p int, size int64, err error, _ bool) {
 	now := time.Now()
 	a := &j.reduces[p].Attempts[len(j.reduces[p].Attempts)-1]
 	a.End = now
+	m.Metrics.TaskSeconds.WithLabelValues("reduce").Observe(now.Sub(a.Start).Seconds())
 	if err != nil {
+		m.Metrics.TasksFinished.WithLabelValues("reduce", "failed").Inc()
 		a.State, a.Reason = sched.AttemptFailed, err.Error()
 		j.reduces[p].State = sched.TaskFailed
 		m.endJob(j, protocol.StateFailed, fmt.Sprintf("reduce partition %d: %v", p, err))
 		return
 	}
 	a.State = sched.AttemptDone
+	m.Metrics.TasksFinished.WithLabelValues("reduce", "done").Inc()
 	j.reduces[p].State = sched.TaskDone
 	j.parts = append(j.parts, protocol.PartLocation{Partition: p, Node: m.Opts.Name, RPC: m.RPCAddr(), Size: size})
 	if len(j.parts) == j.spec.Reducers {
@@ -669,6 +702,10 @@ func (m *MapLB) handleMapFailed(_ context.Context, r *protocol.MapFailed) (*prot
 	m.Log.Warn("map task failed", zap.String("job", r.Job), zap.Int("task", r.Task), zap.Int("attempt", r.Attempt), zap.String("node", r.Node), zap.String("reason", r.Reason))
 	out := m.sched.TaskFailed(r.Job, r.Task, r.Attempt, time.Now(), r.Reason, r.Permanent)
 	m.cancelAttempts(out.Cancel)
+	m.Metrics.TasksFinished.WithLabelValues("map", "failed").Inc()
+	if out.JobFailed == "" {
+		m.Metrics.TasksRetried.WithLabelValues("map", "failed").Inc()
+	}
 	if out.JobFailed != "" {
 		m.endJob(j, protocol.StateFailed, out.JobFailed)
 		return &protocol.Empty{}, nil
@@ -695,6 +732,7 @@ func (m *MapLB) handleReduceProgress(_ context.Context, r *protocol.ReduceProgre
 			j.dropped[t] = true
 		}
 		if m.sched.Reopen(r.Job, t, "its output was lost with its node") {
+			m.Metrics.TasksRetried.WithLabelValues("map", "output lost").Inc()
 			m.Log.Info("map task runs again", zap.String("job", r.Job), zap.Int("task", t))
 		}
 	}
@@ -734,6 +772,7 @@ func (m *MapLB) endJob(j *mjob, state, reason string) {
 	j.maps = m.sched.Tasks(j.id)
 	m.sched.Forget(j.id)
 	j.state, j.err, j.finished = state, reason, now
+	m.Metrics.JobSeconds.WithLabelValues(j.spec.Job, state).Observe(now.Sub(j.submitted).Seconds())
 	if j.started.IsZero() {
 		j.started = now
 	}
@@ -932,9 +971,14 @@ func (m *MapLB) handleResultRead(ctx context.Context, r *protocol.ResultRead) (*
 		return nil, transport.Errorf(transport.CodeNotFound, "job %s has no part %d", r.Job, r.Partition)
 	}
 	if loc.Node == m.Opts.Name {
-		return shuffle.ReadChunk(m.layout.ResultPath(r.Job, r.Partition), r.Offset)
+		c, err := shuffle.ReadChunk(m.layout.ResultPath(r.Job, r.Partition), r.Offset)
+		if err == nil {
+			m.Metrics.Bytes.WithLabelValues("out", "result").Add(float64(len(c.Data)))
+		}
+		return c, err
 	}
 	var c protocol.Chunk
+	defer func() { m.Metrics.Bytes.WithLabelValues("out", "result").Add(float64(len(c.Data))) }()
 	if err := m.Client.Call(ctx, loc.RPC, protocol.MethodResultRead, r, &c); err != nil {
 		return nil, transport.Errorf(transport.CodeUnavailable, "part %d of job %s is on %s, which did not answer: %v", r.Partition, r.Job, loc.Node, err)
 	}

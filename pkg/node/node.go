@@ -60,14 +60,15 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.gather = shuffle.NewGatherer(n.layout, b.Client, o.Name, log, n.partDone)
+	n.gather.Fetched = b.Metrics.Bytes.WithLabelValues("in", "partial").Add
 	s := b.Server
 	transport.Handle(s, protocol.MethodMapRun, n.handleRunMap)
 	transport.Handle(s, protocol.MethodMapCancel, n.handleCancelMap)
 	transport.Handle(s, protocol.MethodPartialRead, func(_ context.Context, r *protocol.PartialRead) (*protocol.Chunk, error) {
-		return shuffle.ReadChunk(n.layout.PartialPath(r.Job, r.Task, r.Attempt, r.Partition), r.Offset)
+		return n.serveChunk("partial", n.layout.PartialPath(r.Job, r.Task, r.Attempt, r.Partition), r.Offset)
 	})
 	transport.Handle(s, protocol.MethodResultRead, func(_ context.Context, r *protocol.ResultRead) (*protocol.Chunk, error) {
-		return shuffle.ReadChunk(n.layout.ResultPath(r.Job, r.Partition), r.Offset)
+		return n.serveChunk("result", n.layout.ResultPath(r.Job, r.Partition), r.Offset)
 	})
 	transport.Handle(s, protocol.MethodReduceAdd, n.handleReduceWork)
 	transport.Handle(s, protocol.MethodJobForget, n.handleForget)
@@ -75,6 +76,15 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 		return &protocol.NodeStatus{Running: n.Running(), Slots: o.Slots}, nil
 	})
 	return n, nil
+}
+
+// serveChunk serves a chunk of a file and counts its bytes.
+func (n *Node) serveChunk(what, path string, off int64) (*protocol.Chunk, error) {
+	c, err := shuffle.ReadChunk(path, off)
+	if err == nil {
+		n.Metrics.Bytes.WithLabelValues("out", what).Add(float64(len(c.Data)))
+	}
+	return c, err
 }
 
 // Start serves and joins the cluster.
@@ -139,8 +149,10 @@ func (n *Node) handleCancelMap(_ context.Context, r *protocol.CancelMap) (*proto
 func (n *Node) runMap(ctx context.Context, r *protocol.RunMap, release func()) {
 	log := n.Log.With(zap.String("job", r.Job), zap.Int("task", r.Task), zap.Int("attempt", r.Attempt))
 	start := time.Now()
+	n.Metrics.TasksStarted.WithLabelValues("map").Inc()
 	sizes, err := n.mapTask(ctx, r)
 	release()
+	n.Metrics.TaskSeconds.WithLabelValues("map").Observe(time.Since(start).Seconds())
 	if ctx.Err() != nil {
 		log.Info("map attempt cancelled")
 		return
@@ -149,6 +161,7 @@ func (n *Node) runMap(ctx context.Context, r *protocol.RunMap, release func()) {
 		var rerr *job.RecordError
 		permanent := errors.As(err, &rerr)
 		log.Warn("map task failed", zap.Error(err), zap.Bool("permanent", permanent))
+		n.Metrics.TasksFinished.WithLabelValues("map", "failed").Inc()
 		n.report(ctx, r.MapLB, protocol.MethodMapFailed, &protocol.MapFailed{
 			Job: r.Job, Task: r.Task, Attempt: r.Attempt, Node: n.Opts.Name, Reason: err.Error(), Permanent: permanent,
 		})
@@ -160,6 +173,7 @@ func (n *Node) runMap(ctx context.Context, r *protocol.RunMap, release func()) {
 		Spec: r.Spec, MapCount: r.Maps, MapLB: r.MapLB,
 	}
 	log.Debug("map task done", zap.Duration("took", done.End.Sub(start)))
+	n.Metrics.TasksFinished.WithLabelValues("map", "done").Inc()
 	if r.ReduceLB != "" {
 		done.ReachedReduceLB = n.report(ctx, r.ReduceLB, protocol.MethodMapDone, done)
 	}
@@ -207,9 +221,9 @@ func (n *Node) mapTask(ctx context.Context, r *protocol.RunMap) ([]int64, error)
 	var in io.Reader
 	if !r.Input.Generated() {
 		t := r.Input
-		in = bufio.NewReaderSize(shuffle.NewReader(ctx, n.Client, r.MapLB, protocol.MethodInputRead, func(off int64) any {
+		in = bufio.NewReaderSize(&shuffle.CountingReader{R: shuffle.NewReader(ctx, n.Client, r.MapLB, protocol.MethodInputRead, func(off int64) any {
 			return &protocol.InputRead{Job: r.Job, Doc: t.Doc, Offset: t.Offset + off, Length: t.Length - off}
-		}), 256<<10)
+		}), Count: n.Metrics.Bytes.WithLabelValues("in", "input").Add}, 256<<10)
 	}
 	if err := m.Map(r.Input, in); err != nil {
 		return nil, err
@@ -289,6 +303,7 @@ func (n *Node) partDone(jobID string, p int, size int64, err error, permanent bo
 	n.mu.Unlock()
 	log := n.Log.With(zap.String("job", jobID), zap.Int("partition", p))
 	if err != nil {
+		n.Metrics.TasksFinished.WithLabelValues("reduce", "failed").Inc()
 		log.Warn("reduce failed", zap.Error(err))
 		n.report(n.ctx, addr, protocol.MethodReduceFailed, &protocol.ReduceFailed{
 			Job: jobID, Partition: p, Node: n.Opts.Name, Reason: err.Error(), Permanent: permanent,
@@ -296,6 +311,7 @@ func (n *Node) partDone(jobID string, p int, size int64, err error, permanent bo
 		return
 	}
 	log.Debug("partition reduced", zap.Int64("bytes", size))
+	n.Metrics.TasksFinished.WithLabelValues("reduce", "done").Inc()
 	n.report(n.ctx, addr, protocol.MethodReduceDone, &protocol.ReduceDone{
 		Job: jobID, Partition: p, Node: n.Opts.Name, RPC: n.RPCAddr(), Size: size, End: time.Now(),
 	})

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,6 +193,7 @@ func (r *ReduceLB) handleReduceDone(_ context.Context, m *protocol.ReduceDone) (
 		return nil, transport.Errorf(transport.CodeNotFound, "unknown job %s", m.Job)
 	}
 	d := r.sched.ReduceDone(m.Job, m.Partition, m.Node, m.End)
+	r.Metrics.TasksFinished.WithLabelValues("reduce", "done").Inc()
 	if r.sched.Reducer(m.Job, m.Partition) == m.Node {
 		j.parts[m.Partition] = protocol.PartLocation{Partition: m.Partition, Node: m.Node, RPC: m.RPC, Size: m.Size}
 	}
@@ -230,6 +232,13 @@ func (r *ReduceLB) carryOut(id string, d sched.ReduceDecisions) {
 	}
 	for _, p := range d.Picks {
 		r.Log.Info("reducer picked", zap.String("job", id), zap.Int("partition", p.Partition), zap.String("node", p.Node), zap.String("reason", p.Reason))
+		why := "first"
+		if strings.Contains(p.Reason, "lost") || strings.Contains(p.Reason, "failed") || strings.Contains(p.Reason, "restarted") {
+			why = "repick"
+			r.Metrics.TasksRetried.WithLabelValues("reduce", "reducer lost").Inc()
+		}
+		r.Metrics.ReducerPicks.WithLabelValues(why).Inc()
+		r.Metrics.TasksStarted.WithLabelValues("reduce").Inc()
 	}
 	work := map[[2]any]*protocol.ReduceWork{}
 	var order [][2]any

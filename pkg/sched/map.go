@@ -343,7 +343,9 @@ func (s *MapScheduler) backups(now time.Time) []Assignment {
 			if node == nil {
 				return out
 			}
-			out = append(out, s.start(j, ti, node, now))
+			b := s.start(j, ti, node, now)
+			b.Backup = true
+			out = append(out, b)
 		}
 	}
 	return out

@@ -78,6 +78,7 @@ type AttemptRef struct {
 	Task    int
 	Attempt int // index into the task's attempts, from 0
 	Node    string
+	Backup  bool // a backup attempt of a straggler (assignments only)
 }
 
 // NodeInfo is what the schedulers know of a live node.

@@ -182,3 +182,16 @@ func WriteFileAtomic(path string, fill func(w io.Writer) error) (int64, error) {
 	}
 	return st.Size(), nil
 }
+
+// CountingReader tells Count how many bytes each Read returned.
+type CountingReader struct {
+	R     io.Reader
+	Count func(float64)
+}
+
+// Read implements io.Reader.
+func (c *CountingReader) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.Count(float64(n))
+	return n, err
+}

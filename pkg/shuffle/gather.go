@@ -33,6 +33,10 @@ type Gatherer struct {
 	onDone   PartDone
 	fetchers chan struct{}
 
+	// Fetched, when set, is told the bytes of every partial fetched from
+	// another process (not those read from this one's own disk).
+	Fetched func(float64)
+
 	mu    sync.Mutex
 	parts map[partKey]*gathering
 	wg    sync.WaitGroup
@@ -173,6 +177,9 @@ func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial
 		src = NewReader(ctx, g.client, pt.RPC, protocol.MethodPartialRead, func(off int64) any {
 			return &protocol.PartialRead{Job: k.job, Task: pt.Task, Attempt: pt.Attempt, Partition: k.p, Offset: off}
 		})
+	}
+	if g.Fetched != nil && pt.Node != g.self {
+		src = &CountingReader{R: src, Count: g.Fetched}
 	}
 	_, err := WriteFileAtomic(g.layout.GatherPath(k.job, k.p, pt.Task), func(w io.Writer) error {
 		_, err := io.Copy(w, src)
