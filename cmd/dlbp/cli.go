@@ -247,7 +247,7 @@ func (e env) submit(ctx context.Context, args []string) error {
 func (e env) finish(ctx context.Context, cl *client.Client, id, output string, quiet bool) error {
 	var last string
 	st, err := cl.Wait(ctx, id, func(st *protocol.JobStatus) {
-		line := fmt.Sprintf("dlbp: job %s %s: maps %d/%d, reduces %d/%d", st.ID, st.State, st.MapsDone, len(st.Maps), st.ReducesDone, st.Partitions)
+		line := fmt.Sprintf("dlbp: job %s %s: maps %d/%d, reduces %d/%d", st.ID, st.State, st.MapsDone, st.MapsTotal, st.ReducesDone, st.Partitions)
 		if !quiet && line != last {
 			fmt.Fprintln(e.stderr, line)
 			last = line
@@ -330,7 +330,7 @@ func (e env) status(ctx context.Context, args []string) error {
 		return err
 	}
 	if asJSON {
-		return e.printJSON(client.ToJSON(st))
+		return e.printJSON(protocol.ToJSON(st))
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "job\t%s (%s, mode %s)\n", st.ID, st.Job, st.Mode)
@@ -338,7 +338,7 @@ func (e env) status(ctx context.Context, args []string) error {
 	if st.Error != "" {
 		fmt.Fprintf(w, "error\t%s\n", st.Error)
 	}
-	fmt.Fprintf(w, "maps\t%d/%d done\n", st.MapsDone, len(st.Maps))
+	fmt.Fprintf(w, "maps\t%d/%d done\n", st.MapsDone, st.MapsTotal)
 	fmt.Fprintf(w, "reduces\t%d/%d done\n", st.ReducesDone, st.Partitions)
 	for _, p := range st.Reducers {
 		fmt.Fprintf(w, "reducer\tpartition %d on %s at %s (%s)\n", p.Partition, p.Node, p.Picked.Format(time.RFC3339Nano), p.Reason)
@@ -381,9 +381,9 @@ func (e env) jobs(ctx context.Context, args []string) error {
 		return err
 	}
 	if asJSON {
-		out := make([]client.StatusJSON, len(jobs))
+		out := make([]protocol.StatusJSON, len(jobs))
 		for i := range jobs {
-			out[i] = client.ToJSON(&jobs[i])
+			out[i] = protocol.ToJSON(&jobs[i])
 		}
 		return e.printJSON(out)
 	}
@@ -391,20 +391,10 @@ func (e env) jobs(ctx context.Context, args []string) error {
 	fmt.Fprintln(w, "ID\tJOB\tSTATE\tMAPS\tREDUCES\tSUBMITTED\tELAPSED")
 	for i := range jobs {
 		st := &jobs[i]
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d/%d\t%s\t%s\n", st.ID, st.Job, st.State, st.MapsDone, st.ReducesDone, st.Partitions,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\n", st.ID, st.Job, st.State, st.MapsDone, st.MapsTotal, st.ReducesDone, st.Partitions,
 			st.Submitted.Local().Format(time.DateTime), elapsed(st).Round(time.Millisecond))
 	}
 	return w.Flush()
-}
-
-// nodeJSON is one member in `dlbp nodes --json` (DESIGN.md).
-type nodeJSON struct {
-	Name    string `json:"name"`
-	Role    string `json:"role"`
-	RPC     string `json:"rpc"`
-	State   string `json:"state"`
-	Running int    `json:"running"`
-	Slots   int    `json:"slots"`
 }
 
 func (e env) nodes(ctx context.Context, args []string) error {
@@ -420,11 +410,7 @@ func (e env) nodes(ctx context.Context, args []string) error {
 	}
 	sort.Slice(nodes, func(a, b int) bool { return nodes[a].Name < nodes[b].Name })
 	if asJSON {
-		out := make([]nodeJSON, len(nodes))
-		for i, n := range nodes {
-			out[i] = nodeJSON(n)
-		}
-		return e.printJSON(out)
+		return e.printJSON(nodes) // the fields of DESIGN.md: name, role, rpc, state, running, slots
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tROLE\tRPC\tSTATE\tRUNNING\tSLOTS")

@@ -94,7 +94,7 @@ func dumpStatus(t *testing.T, cl *client.Client, id string) {
 		t.Logf("status of %s: %v", id, err)
 		return
 	}
-	data, _ := json.MarshalIndent(client.ToJSON(st), "", " ")
+	data, _ := json.MarshalIndent(protocol.ToJSON(st), "", " ")
 	t.Logf("status of %s:\n%s", id, data)
 }
 

@@ -56,6 +56,7 @@ type MapLB struct {
 	jobs        map[string]*mjob
 	order       []string             // job ids, oldest first
 	gone        map[string]time.Time // expired job ids → when they expired
+	lostNodes   map[string]lostNode  // nodes that left lately, for the dashboard
 	db          *store.DB
 	dirty       map[string]bool // jobs whose record must be written
 	persistKick chan struct{}
@@ -83,7 +84,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	m := &MapLB{
 		Base: b, mode: mode, layout: shuffle.Layout{Dir: o.DataDir},
 		sched: sched.NewMapScheduler(mode),
-		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, gone: map[string]time.Time{},
+		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
 		db: db, dirty: map[string]bool{}, persistKick: make(chan struct{}, 1),
 	}
 	if err := m.load(); err != nil {
@@ -127,7 +128,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 // Start serves, joins the cluster and begins scheduling.
 func (m *MapLB) Start() error {
 	meta := cluster.Meta{Role: cluster.RoleMapLB, State: cluster.StateAlive, Mode: string(m.mode)}
-	if err := m.Base.Start(meta, m.ready, nil); err != nil {
+	if err := m.Base.Start(meta, m.ready, m.dashboard()); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -164,6 +165,8 @@ func (m *MapLB) followMembers() {
 			}
 		case cluster.EventLeave:
 			if ev.Member.Meta.Role == cluster.RoleNode {
+				mm := ev.Member
+				m.lostNodes[mm.Name] = lostNode{info: protocol.NodeInfo{Name: mm.Name, Role: string(mm.Meta.Role), RPC: mm.Meta.RPC, Slots: mm.Meta.Slots}, at: time.Now()}
 				lost := m.sched.NodeDown(ev.Member.Name, time.Now(), "node "+ev.Member.Name+" left the cluster")
 				m.Metrics.TasksFinished.WithLabelValues("map", "lost").Add(float64(len(lost)))
 				m.Metrics.TasksRetried.WithLabelValues("map", "node lost").Add(float64(len(lost)))
@@ -186,6 +189,7 @@ func (m *MapLB) memberUp(mem cluster.Member) {
 	if mem.Meta.Role != cluster.RoleNode {
 		return
 	}
+	delete(m.lostNodes, mem.Name)
 	m.rpcOf[mem.Name] = mem.Meta.RPC
 	m.sched.NodeUp(sched.NodeInfo{Name: mem.Name, Slots: mem.Meta.Slots, Draining: mem.Meta.State == cluster.StateDraining})
 }
@@ -908,6 +912,7 @@ func (m *MapLB) status(j *mjob) *protocol.JobStatus {
 	if st.Maps == nil {
 		st.Maps = []sched.TaskView{}
 	}
+	st.MapsTotal = len(j.tasks)
 	for _, t := range st.Maps {
 		if t.State == sched.TaskDone {
 			st.MapsDone++

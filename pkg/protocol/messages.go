@@ -119,6 +119,7 @@ type JobStatus struct {
 	Reduces     []sched.TaskView  `msgpack:"reduces"`
 	Reducers    []sched.Pick      `msgpack:"reducers"`
 	MapsDone    int               `msgpack:"mapsdone"`
+	MapsTotal   int               `msgpack:"mapstotal"`
 	ReducesDone int               `msgpack:"reducesdone"`
 }
 
@@ -129,12 +130,12 @@ type JobList struct {
 
 // NodeInfo describes one cluster member, as `dlbp nodes` prints it.
 type NodeInfo struct {
-	Name    string `msgpack:"name"`
-	Role    string `msgpack:"role"`
-	RPC     string `msgpack:"rpc"`
-	State   string `msgpack:"state"`
-	Running int    `msgpack:"running"`
-	Slots   int    `msgpack:"slots"`
+	Name    string `msgpack:"name" json:"name"`
+	Role    string `msgpack:"role" json:"role"`
+	RPC     string `msgpack:"rpc" json:"rpc"`
+	State   string `msgpack:"state" json:"state"`
+	Running int    `msgpack:"running" json:"running"`
+	Slots   int    `msgpack:"slots" json:"slots"`
 }
 
 // NodeList is the cluster as maplb sees it.

@@ -1,9 +1,8 @@
-package client
+package protocol
 
 import (
 	"time"
 
-	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/sched"
 )
 
@@ -56,6 +55,7 @@ type StatusJSON struct {
 	Started     string            `json:"started"`
 	Finished    string            `json:"finished"`
 	MapsDone    int               `json:"maps_done"`
+	MapsTotal   int               `json:"maps_total"`
 	ReducesDone int               `json:"reduces_done"`
 	Maps        []TaskJSON        `json:"maps"`
 	Reduces     []TaskJSON        `json:"reduces"`
@@ -74,12 +74,12 @@ func tasksJSON(ts []sched.TaskView) []TaskJSON {
 }
 
 // ToJSON converts a status to its JSON form.
-func ToJSON(st *protocol.JobStatus) StatusJSON {
+func ToJSON(st *JobStatus) StatusJSON {
 	out := StatusJSON{
 		ID: st.ID, Job: st.Job, Params: st.Params, Mode: st.Mode, State: st.State, Error: st.Error,
 		Partitions: st.Partitions, InputBytes: st.InputBytes,
 		Submitted: formatTime(st.Submitted), Started: formatTime(st.Started), Finished: formatTime(st.Finished),
-		MapsDone: st.MapsDone, ReducesDone: st.ReducesDone,
+		MapsDone: st.MapsDone, MapsTotal: st.MapsTotal, ReducesDone: st.ReducesDone,
 		Maps: tasksJSON(st.Maps), Reduces: tasksJSON(st.Reduces), Reducers: make([]PickJSON, len(st.Reducers)),
 	}
 	for i, p := range st.Reducers {
