@@ -245,14 +245,9 @@ func (e env) submit(ctx context.Context, args []string) error {
 
 // finish waits for a job and writes its result.
 func (e env) finish(ctx context.Context, cl *client.Client, id, output string, quiet bool) error {
-	var last string
-	st, err := cl.Wait(ctx, id, func(st *protocol.JobStatus) {
-		line := fmt.Sprintf("dlbp: job %s %s: maps %d/%d, reduces %d/%d", st.ID, st.State, st.MapsDone, st.MapsTotal, st.ReducesDone, st.Partitions)
-		if !quiet && line != last {
-			fmt.Fprintln(e.stderr, line)
-			last = line
-		}
-	})
+	p := newProgress(e.stderr, quiet)
+	st, err := cl.Wait(ctx, id, p.update)
+	p.done()
 	if err != nil {
 		return err
 	}

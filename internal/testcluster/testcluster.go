@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/dlbp/dlbp/pkg/client"
 	"github.com/dlbp/dlbp/pkg/cluster"
@@ -45,8 +46,10 @@ func (c *Cluster) options(role cluster.Role, name string, join []string) daemon.
 	return o
 }
 
-// logger logs at warn level, or at the level in $DLBP_TEST_LOG (debug,
-// info, …) when a test needs to be understood.
+// logger logs to the test at warn level, or at the level in
+// $DLBP_TEST_LOG (debug, info, …) when a test needs to be understood. It
+// stops writing when the test's cleanup starts: memberlist goroutines may
+// log a moment after Shutdown, and logging to a finished test panics.
 func logger(t testing.TB) *zap.Logger {
 	lvl := zapcore.WarnLevel
 	if s := os.Getenv("DLBP_TEST_LOG"); s != "" {
@@ -54,7 +57,32 @@ func logger(t testing.TB) *zap.Logger {
 			lvl = l
 		}
 	}
-	return zaptest.NewLogger(t, zaptest.Level(lvl))
+	w := &testWriter{t: t}
+	t.Cleanup(w.stop)
+	enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl))
+}
+
+// testWriter writes log lines to a test until stop.
+type testWriter struct {
+	t       testing.TB
+	mu      sync.Mutex
+	stopped bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *testWriter) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
 }
 
 // Gossip returns the memberlist timings of in-process clusters: fast, but

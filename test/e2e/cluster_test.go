@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,19 +194,41 @@ func (r result) String() string {
 // not exit within clientTimeout fails the test: that is a hang.
 func dlbp(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	return dlbpIO(t, clientIO{}, args...)
+}
+
+// clientIO is what a dlbp command reads and where it writes; the zero value reads nothing and
+// keeps standard output in the result.
+type clientIO struct {
+	stdin   io.Reader     // standard input; nil: none
+	stdout  io.Writer     // standard output; nil: kept in result.stdout
+	timeout time.Duration // 0: clientTimeout
+}
+
+// dlbpIO runs the client with args, its standard input and output as cio says. A client that
+// does not exit within the timeout fails the test: that is a hang.
+func dlbpIO(t *testing.T, cio clientIO, args ...string) result {
+	t.Helper()
+	timeout := cio.timeout
+	if timeout == 0 {
+		timeout = clientTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "dlbp"), args...)
 	cmd.Env = append(os.Environ(), "DLBP_LB=", "DLBP_SECRET_FILE=")
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = cio.stdin, &stdout, &stderr
+	if cio.stdout != nil {
+		cmd.Stdout = cio.stdout
+	}
 	err := cmd.Run()
 	r := result{args: args, stdout: stdout.Bytes(), stderr: stderr.Bytes()}
 	var exit *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		t.Fatalf("dlbp %s: still running after %v (hang); stderr:\n%s", strings.Join(args, " "), clientTimeout, r.stderr)
+		t.Fatalf("dlbp %s: still running after %v (hang); stderr:\n%s", strings.Join(args, " "), timeout, r.stderr)
 	case err == nil:
 	case errors.As(err, &exit):
 		r.code = exit.ExitCode()
@@ -218,7 +241,13 @@ func dlbp(t *testing.T, args ...string) result {
 // mustDLBP runs the client and fails the test unless it exits 0.
 func mustDLBP(t *testing.T, args ...string) result {
 	t.Helper()
-	r := dlbp(t, args...)
+	return mustDLBPIO(t, clientIO{}, args...)
+}
+
+// mustDLBPIO is dlbpIO that fails the test unless the client exits 0.
+func mustDLBPIO(t *testing.T, cio clientIO, args ...string) result {
+	t.Helper()
+	r := dlbpIO(t, cio, args...)
 	if r.code != 0 {
 		t.Fatalf("%v", r)
 	}

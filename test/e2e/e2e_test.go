@@ -69,6 +69,11 @@ func TestCluster(t *testing.T) {
 	t.Run("sum", func(t *testing.T) { c.checkSum(t) })
 	t.Run("status", func(t *testing.T) { c.checkStatus(t) })
 	t.Run("client_errors", func(t *testing.T) { c.checkClientErrors(t) })
+	t.Run("indexer", func(t *testing.T) { c.checkIndexer(t) })
+	t.Run("grep", func(t *testing.T) { c.checkGrep(t) })
+	t.Run("sort", func(t *testing.T) { c.checkSort(t) })
+	t.Run("stdin", func(t *testing.T) { c.checkStdin(t) })
+	t.Run("output_dir_again", func(t *testing.T) { c.checkOutputDirAgain(t) })
 	t.Run("node_failure", func(t *testing.T) { c.checkNodeFailure(t) })
 }
 
