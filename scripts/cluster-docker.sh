@@ -18,6 +18,7 @@
 # Environment:
 #   DLBP_DOCKER_PROJECT  compose project name (default dlbp); several can run side by side
 #   DLBP_DOCKER_PORT     host port for maplb's RPC on 127.0.0.1 (default: any free port)
+#   DLBP_DOCKER_HTTP_PORT  the same for maplb's /healthz, /readyz (default: any free port)
 #   DLBP_IMAGE           image tag (default dlbp:local); `down` keeps the image
 #   DLBP_DOCKER_WAIT     seconds `up` waits for 3 alive nodes (default 120)
 #   DLBP_LOG_LEVEL, DLBP_LOG_FORMAT   the daemons' logging (default info, console)
@@ -92,6 +93,8 @@ host_client() {
   fi
 }
 
+# image_arch is the Docker engine's architecture, which the binaries are
+# built for.
 image_arch() {
   local a
   a=$(docker version --format '{{.Server.Arch}}' 2>/dev/null || true)
@@ -139,23 +142,25 @@ lb_addr() {
   echo "127.0.0.1:${a##*:}"
 }
 
+# client CMD ARGS... runs a dlbp client command against the cluster.
 client() {
-  local c
-  c=$(host_client)
-  [[ -x $c ]] || die "no client binary at $c (run: $0 up)"
   [[ -s $secret ]] || die "no cluster secret at $secret (run: $0 up)"
-  local lb
-  lb=$(lb_addr)
-  local cmd=$1
-  shift
+  client_at "$(host_client)" "$(lb_addr)" "$@"
+}
+
+# client_at BINARY LB CMD ARGS... is client with the binary and address known.
+client_at() {
+  local c=$1 lb=$2 cmd=$3
+  shift 3
+  [[ -x $c ]] || die "no client binary at $c (run: $0 up)"
   "$c" "$cmd" --lb "$lb" --secret-file "$secret" "$@"
 }
 
-# check_running fails, with the logs, if a container of the project has
-# stopped or keeps restarting.
+# check_running IDS... fails, with the logs, if one of the containers has
+# stopped or restarted.
 check_running() {
   local id state name status restarts
-  for id in $(compose ps -q); do
+  for id in "$@"; do
     state=$(docker inspect --format '{{.Name}} {{.State.Status}} {{.RestartCount}}' "$id")
     read -r name status restarts <<<"$state"
     if [[ $status != running || $restarts != 0 ]]; then
@@ -174,11 +179,13 @@ cmd_up() {
     compose logs --tail 40 >&2 || true
     die "compose up failed; logs are above (stop with: $0 down)"
   fi
-  local lb out alive deadline=$((SECONDS + wait_secs))
+  local lb c ids out alive deadline=$((SECONDS + wait_secs))
   lb=$(lb_addr)
+  c=$(host_client)
+  mapfile -t ids < <(compose ps -q)
   while :; do
-    check_running
-    out=$(client nodes 2>/dev/null) || out=""
+    check_running "${ids[@]}"
+    out=$(client_at "$c" "$lb" nodes 2>/dev/null) || out=""
     alive=$(awk '$2 == "node" && $4 == "alive"' <<<"$out" | wc -l)
     ((alive >= nodes_wanted)) && break
     if ((SECONDS >= deadline)); then

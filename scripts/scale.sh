@@ -167,7 +167,12 @@ small_s=""
 small_job() {
   local t0 rc=0
   t0=$(now)
-  "$bin/dlbp" submit --lb "$lb" --job wordcount --reducers 1 --quiet "$small" >"$1" 2>>"$logs/client-small.log" || rc=$?
+  # In the background, so that a signal is handled at once (bash defers traps until a
+  # foreground command ends, but not during `wait`).
+  "$bin/dlbp" submit --lb "$lb" --job wordcount --reducers 1 --quiet "$small" >"$1" 2>>"$logs/client-small.log" &
+  clients+=("$!")
+  wait "$!" || rc=$?
+  unset 'clients[-1]'
   small_s=$(secs "$t0" "$(now)")
   if ((rc != 0)); then
     small_ok=0

@@ -215,7 +215,16 @@ func (c *Client) WriteResultDir(ctx context.Context, st *protocol.JobStatus, dir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("--output %s: %w", dir, err)
 	}
-	os.Remove(filepath.Join(dir, "_SUCCESS"))
+	// Replacing an earlier result (--force): its _SUCCESS goes first, so no
+	// reader trusts a half-written directory, and its parts go too, so that
+	// a result with fewer partitions leaves no stale part behind. Nothing
+	// else in the directory is touched.
+	old, _ := filepath.Glob(filepath.Join(dir, "part-*"))
+	for _, p := range append([]string{filepath.Join(dir, "_SUCCESS")}, old...) {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("--output %s: %w", dir, err)
+		}
+	}
 	for p := 0; p < st.Partitions; p++ {
 		path := filepath.Join(dir, fmt.Sprintf("part-%05d", p))
 		if _, err := shuffle.WriteFileAtomic(path, func(w io.Writer) error {

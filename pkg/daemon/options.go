@@ -57,6 +57,9 @@ type Options struct {
 	ClientTLS   *tls.Config   `yaml:"-"`
 	MemoryBytes int64         `yaml:"-"`
 	ResultKeep  time.Duration `yaml:"-"`
+	// LeaveGrace is how long the load balancers wait before a node that
+	// left without draining is treated as gone (DefaultLeaveGrace).
+	LeaveGrace  time.Duration `yaml:"-"`
 	MaxJobBytes int64         `yaml:"-"`
 }
 
@@ -64,7 +67,7 @@ type Options struct {
 // loopback, nodes and reducelb joining the default maplb gossip address.
 func Defaults(role cluster.Role) Options {
 	o := Options{Role: role, LogLevel: "info", LogFormat: "console", Slots: 2, Memory: "256MiB", MemoryBytes: 256 << 20, Mode: "dlbp", ResultTTL: "24h", ResultKeep: 24 * time.Hour,
-		MaxJobInput: "1TiB", MaxJobBytes: 1 << 40, MaxClientJobs: 64}
+		MaxJobInput: "1TiB", MaxJobBytes: 1 << 40, MaxClientJobs: 64, LeaveGrace: DefaultLeaveGrace}
 	switch role {
 	case cluster.RoleMapLB:
 		o.RPC, o.Gossip, o.HTTP = "127.0.0.1:7070", "127.0.0.1:7946", "127.0.0.1:7071"

@@ -3,6 +3,7 @@ package maplb_test
 import (
 	"flag"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -33,7 +34,7 @@ func targetMapLB(c *testcluster.Cluster) hostile.Target {
 func FuzzMapLB(f *testing.F) {
 	c := testcluster.Start(hostile.Quiet(f), 2)
 	if !hostile.Fuzzing() {
-		f.Cleanup(func() { hostile.CheckWordCount(f, c) })
+		f.Cleanup(func() { hostile.CheckWordCount(f, c, 30*time.Second) })
 	}
 	hostile.Fuzz(f, targetMapLB(c))
 }

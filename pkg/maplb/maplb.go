@@ -35,7 +35,7 @@ import (
 const (
 	MaxReducers     = 1024
 	MinSplitSize    = 4 << 10
-	maxAutoSplit    = 64 << 20
+	maxAutoSplit    = 16 << 20 // a short task frees its slot soon for other jobs
 	minAutoSplit    = 64 << 10
 	defaultSplit    = 16 << 20
 	rejectBackoff   = 200 * time.Millisecond
@@ -57,6 +57,7 @@ type MapLB struct {
 	order       []string             // job ids, oldest first
 	gone        map[string]time.Time // expired job ids → when they expired
 	lostNodes   map[string]lostNode  // nodes that left lately, for the dashboard
+	leaves      *daemon.Leaves       // departures waiting out their grace period
 	db          *store.DB
 	dirty       map[string]bool // jobs whose record must be written
 	persistKick chan struct{}
@@ -84,7 +85,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	m := &MapLB{
 		Base: b, mode: mode, layout: shuffle.Layout{Dir: o.DataDir},
 		sched: sched.NewMapScheduler(mode),
-		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
+		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
 		db: db, dirty: map[string]bool{}, persistKick: make(chan struct{}, 1),
 	}
 	if err := m.load(); err != nil {
@@ -164,23 +165,34 @@ func (m *MapLB) followMembers() {
 				m.resyncReduceLB()
 			}
 		case cluster.EventLeave:
-			if ev.Member.Meta.Role == cluster.RoleNode {
-				mm := ev.Member
+			if mm := ev.Member; mm.Meta.Role == cluster.RoleNode {
 				m.lostNodes[mm.Name] = lostNode{info: protocol.NodeInfo{Name: mm.Name, Role: string(mm.Meta.Role), RPC: mm.Meta.RPC, Slots: mm.Meta.Slots}, at: time.Now()}
-				lost := m.sched.NodeDown(ev.Member.Name, time.Now(), "node "+ev.Member.Name+" left the cluster")
-				m.Metrics.TasksFinished.WithLabelValues("map", "lost").Add(float64(len(lost)))
-				m.Metrics.TasksRetried.WithLabelValues("map", "node lost").Add(float64(len(lost)))
-				m.Log.Info("node lost", zap.String("node", ev.Member.Name), zap.Int("attempts", len(lost)))
-				for _, a := range lost {
-					m.changed(a.Job)
-				}
-				if m.mode == sched.ModeSingle {
-					m.rerunUngathered(ev.Member.Name)
+				if mm.Meta.State == cluster.StateDraining {
+					m.nodeGone(mm.Name) // a graceful leave: no flap to wait out
+				} else {
+					// It gets no new work; its work moves only if it is not back
+					// within the grace period (gossip flaps on a loaded machine).
+					m.leaves.Left(mm.Name, time.Now())
+					m.sched.NodeUp(sched.NodeInfo{Name: mm.Name, Slots: mm.Meta.Slots, Draining: true})
 				}
 			}
 		}
 		m.dispatch()
 		m.mu.Unlock()
+	}
+}
+
+// nodeGone moves the work of a node that left for good. m.mu is held.
+func (m *MapLB) nodeGone(name string) {
+	lost := m.sched.NodeDown(name, time.Now(), "node "+name+" left the cluster")
+	m.Metrics.TasksFinished.WithLabelValues("map", "lost").Add(float64(len(lost)))
+	m.Metrics.TasksRetried.WithLabelValues("map", "node lost").Add(float64(len(lost)))
+	m.Log.Info("node lost", zap.String("node", name), zap.Int("attempts", len(lost)))
+	for _, a := range lost {
+		m.changed(a.Job)
+	}
+	if m.mode == sched.ModeSingle {
+		m.rerunUngathered(name)
 	}
 }
 
@@ -190,6 +202,9 @@ func (m *MapLB) memberUp(mem cluster.Member) {
 		return
 	}
 	delete(m.lostNodes, mem.Name)
+	if m.leaves.Back(mem.Name) {
+		m.Log.Info("node back within the grace period: its work stays", zap.String("node", mem.Name))
+	}
 	m.rpcOf[mem.Name] = mem.Meta.RPC
 	m.sched.NodeUp(sched.NodeInfo{Name: mem.Name, Slots: mem.Meta.Slots, Draining: mem.Meta.State == cluster.StateDraining})
 }
@@ -208,6 +223,9 @@ func (m *MapLB) tick() {
 		}
 		m.startQueued()
 		m.mu.Lock()
+		for _, name := range m.leaves.Due(time.Now()) {
+			m.nodeGone(name)
+		}
 		m.giveUpStalled(time.Now())
 		m.dispatch()
 		m.expire(time.Now())

@@ -214,7 +214,11 @@ func (n *Node) mapTask(ctx context.Context, r *protocol.RunMap) ([]int64, error)
 	if err := os.MkdirAll(spill, 0o755); err != nil {
 		return nil, err
 	}
-	m, err := j.NewMapper(&r.Spec, job.MapEnv{Memory: n.Opts.MemoryBytes / int64(n.Opts.Slots), TempDir: spill})
+	// --memory is the node's budget for map output: half of it is shared by
+	// the slots' tables, the other half is room for the garbage collector
+	// (a Go heap grows to about twice its live data before collecting).
+	budget := n.Opts.MemoryBytes / 2 / int64(max(n.Opts.Slots, 1))
+	m, err := j.NewMapper(&r.Spec, job.MapEnv{Memory: budget, TempDir: spill})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 func FuzzReadFrame(f *testing.F) {

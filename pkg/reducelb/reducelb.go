@@ -32,6 +32,7 @@ type ReduceLB struct {
 	jobs     map[string]*rjob
 	rpcOf    map[string]string // node name → RPC address
 	dead     map[string]bool   // nodes gossip reported gone, until they rejoin
+	leaves   *daemon.Leaves    // departures waiting out their grace period
 	dirty    map[string]bool   // jobs whose progress maplb has not heard yet
 	kick     chan struct{}
 	db       *store.DB
@@ -66,8 +67,8 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*ReduceLB, e
 	r := &ReduceLB{
 		Base: b, sched: sched.NewReduceScheduler(),
 		jobs: map[string]*rjob{}, rpcOf: map[string]string{}, dirty: map[string]bool{}, dead: map[string]bool{},
-		kick: make(chan struct{}, 1),
-		db:   db, unsaved: map[string]bool{}, saveKick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), leaves: daemon.NewLeaves(o.LeaveGrace),
+		db: db, unsaved: map[string]bool{}, saveKick: make(chan struct{}, 1),
 	}
 	if err := r.load(); err != nil {
 		db.Close()
@@ -95,7 +96,8 @@ func (r *ReduceLB) Start() error {
 	}
 	r.resumeAll()
 	r.mu.Unlock()
-	r.wg.Add(3)
+	r.wg.Add(4)
+	go r.finalizeLeaves()
 	go r.followMembers()
 	go r.sendProgress()
 	go r.saver()
@@ -119,13 +121,43 @@ func (r *ReduceLB) followMembers() {
 		case cluster.EventJoin, cluster.EventUpdate:
 			r.memberUp(ev.Member)
 		case cluster.EventLeave:
-			if ev.Member.Meta.Role == cluster.RoleNode {
-				r.Log.Info("node lost", zap.String("node", ev.Member.Name))
-				r.dead[ev.Member.Name] = true
-				for id, d := range r.sched.NodeDown(ev.Member.Name, time.Now()) {
-					r.carryOut(id, d)
+			if mm := ev.Member; mm.Meta.Role == cluster.RoleNode {
+				if mm.Meta.State == cluster.StateDraining {
+					r.nodeGone(mm.Name)
+				} else {
+					r.leaves.Left(mm.Name, time.Now())
+					r.sched.NodeUp(sched.NodeInfo{Name: mm.Name, Slots: mm.Meta.Slots, Draining: true})
 				}
 			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// nodeGone moves the reduce work of a node that left for good, and drops
+// the map outputs it held. r.mu is held.
+func (r *ReduceLB) nodeGone(name string) {
+	r.Log.Info("node lost", zap.String("node", name))
+	r.dead[name] = true
+	for id, d := range r.sched.NodeDown(name, time.Now()) {
+		r.carryOut(id, d)
+	}
+}
+
+// finalizeLeaves ends the grace period of departed nodes.
+func (r *ReduceLB) finalizeLeaves() {
+	defer r.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		for _, name := range r.leaves.Due(time.Now()) {
+			r.nodeGone(name)
 		}
 		r.mu.Unlock()
 	}
@@ -138,6 +170,7 @@ func (r *ReduceLB) memberUp(m cluster.Member) {
 	}
 	r.rpcOf[m.Name] = m.Meta.RPC
 	delete(r.dead, m.Name)
+	r.leaves.Back(m.Name)
 	r.sched.NodeUp(sched.NodeInfo{Name: m.Name, Slots: m.Meta.Slots, Draining: m.Meta.State == cluster.StateDraining})
 }
 

@@ -51,11 +51,11 @@ type gathering struct {
 	spec     job.Spec
 	maps     int
 	have     map[int]bool
-	fetching map[int]bool
-	latest   map[int]protocol.Partial // newest location heard of, per task
-	started  bool                     // reduce started
-	reduced  bool                     // part committed
-	size     int64                    // of the committed part
+	fetching map[int]context.CancelFunc // fetches in flight, by task
+	latest   map[int]protocol.Partial   // newest location heard of, per task
+	started  bool                       // reduce started
+	reduced  bool                       // part committed
+	size     int64                      // of the committed part
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
@@ -79,7 +79,7 @@ func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []
 	st, ok := g.parts[k]
 	if !ok {
 		ctx, cancel := context.WithCancel(context.Background())
-		st = &gathering{spec: spec, maps: maps, have: map[int]bool{}, fetching: map[int]bool{}, latest: map[int]protocol.Partial{}, ctx: ctx, cancel: cancel}
+		st = &gathering{spec: spec, maps: maps, have: map[int]bool{}, fetching: map[int]context.CancelFunc{}, latest: map[int]protocol.Partial{}, ctx: ctx, cancel: cancel}
 		g.parts[k] = st
 	}
 	if st.reduced {
@@ -98,7 +98,13 @@ func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []
 			continue
 		}
 		// A task run again elsewhere (its first node was lost) is fetched
-		// from the new place once the fetch in flight, if any, ends.
+		// from the new place: a fetch in flight from the old one, which may
+		// hang on a cut link until its deadline, is cancelled.
+		if old, ok := st.latest[pt.Task]; ok && old != pt {
+			if cancel := st.fetching[pt.Task]; cancel != nil {
+				cancel()
+			}
+		}
 		st.latest[pt.Task] = pt
 		g.startFetch(k, st, pt.Task)
 	}
@@ -108,12 +114,13 @@ func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []
 // startFetch fetches the newest known partial of task unless it is here or
 // on its way. g.mu is held.
 func (g *Gatherer) startFetch(k partKey, st *gathering, task int) {
-	if st.have[task] || st.fetching[task] {
+	if st.have[task] || st.fetching[task] != nil {
 		return
 	}
-	st.fetching[task] = true
+	ctx, cancel := context.WithCancel(st.ctx)
+	st.fetching[task] = cancel
 	g.wg.Add(1)
-	go g.fetch(k, st, st.latest[task])
+	go g.fetch(ctx, k, st, st.latest[task])
 }
 
 // maybeReduce starts the reduce once every partial is here. g.mu is held.
@@ -126,26 +133,29 @@ func (g *Gatherer) maybeReduce(k partKey, st *gathering) {
 	go g.reduce(k, st)
 }
 
-func (g *Gatherer) fetch(k partKey, st *gathering, pt protocol.Partial) {
+func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt protocol.Partial) {
 	defer g.wg.Done()
+	err := ctx.Err()
 	select {
 	case g.fetchers <- struct{}{}:
-	case <-st.ctx.Done():
-		return
-	}
-	var err error
-	for try := 0; try < 3; try++ {
-		if err = g.fetchOnce(st.ctx, k, pt); err == nil || st.ctx.Err() != nil {
-			break
+		for try := 0; try < 3; try++ {
+			if err = g.fetchOnce(ctx, k, pt); err == nil || ctx.Err() != nil {
+				break
+			}
+			select {
+			case <-time.After(time.Duration(100<<try) * time.Millisecond):
+			case <-ctx.Done():
+			}
 		}
-		select {
-		case <-time.After(time.Duration(100<<try) * time.Millisecond):
-		case <-st.ctx.Done():
-		}
+		<-g.fetchers
+	case <-ctx.Done():
+		err = ctx.Err()
 	}
-	<-g.fetchers
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if cancel := st.fetching[pt.Task]; cancel != nil {
+		cancel()
+	}
 	delete(st.fetching, pt.Task)
 	if err != nil {
 		if st.ctx.Err() != nil {

@@ -34,10 +34,10 @@ type handshakeTarget struct {
 }
 
 func startHandshakeTarget(tb testing.TB) *handshakeTarget {
-	ht := &handshakeTarget{handshakeTimeout: 50 * time.Millisecond}
+	ht := &handshakeTarget{handshakeTimeout: 20 * time.Millisecond}
 	start := func(secret []byte, runs *atomic.Int64) (*Server, string) {
 		s := NewServer(ServerConfig{Secret: secret, HandshakeTimeout: ht.handshakeTimeout,
-			IdleTimeout: 100 * time.Millisecond, Logger: zap.NewNop()})
+			IdleTimeout: 50 * time.Millisecond, Logger: zap.NewNop()})
 		s.Handle("fuzz.touch", func(context.Context, []byte) (any, error) {
 			runs.Add(1)
 			return &struct{}{}, nil
@@ -130,17 +130,6 @@ func handshakeSeeds() map[string][]byte {
 func FuzzHandshake(f *testing.F) {
 	ht := startHandshakeTarget(f)
 	f.Fuzz(func(t *testing.T, secure, stall bool, data []byte) {
-		if os.Getenv("FZDEBUG") != "" {
-			start := time.Now()
-			fz0, _ := os.OpenFile("/tmp/fzslow.log", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-			fmt.Fprintf(fz0, "START %d secure=%v stall=%v len=%d %q\n", os.Getpid(), secure, stall, len(data), data[:min(len(data), 64)])
-			fz0.Close()
-			defer func() {
-				if d := time.Since(start); d > 300*time.Millisecond {
-					fz, _ := os.OpenFile("/tmp/fzslow.log", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); defer fz.Close(); fmt.Fprintf(fz, "SLOW %v secure=%v stall=%v len=%d %q\n", d, secure, stall, len(data), data[:min(len(data), 64)])
-				}
-			}()
-		}
 		s, addr := ht.plain, ht.plainAddr
 		if secure {
 			s, addr = ht.secure, ht.secAddr
