@@ -89,8 +89,12 @@ func (n *net) hostIP(host string) string {
 }
 
 // cut and restore take a host's link down and up at the switch.
-func (n *net) cut(host string)     { must(n.t, "ip", "-n", n.ns("sw"), "link", "set", n.swPort(host), "down") }
-func (n *net) restore(host string) { must(n.t, "ip", "-n", n.ns("sw"), "link", "set", n.swPort(host), "up") }
+func (n *net) cut(host string) {
+	must(n.t, "ip", "-n", n.ns("sw"), "link", "set", n.swPort(host), "down")
+}
+func (n *net) restore(host string) {
+	must(n.t, "ip", "-n", n.ns("sw"), "link", "set", n.swPort(host), "up")
+}
 
 func (n *net) destroy() {
 	for _, h := range append([]string{"sw"}, n.hosts...) {
