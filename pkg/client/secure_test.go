@@ -105,3 +105,21 @@ func TestSecureCluster(t *testing.T) {
 		t.Fatalf("%d members, want 5", n)
 	}
 }
+
+// TestWildcardListenAdvertisesReachableAddress listens on every interface:
+// members must advertise an address peers can dial, not 0.0.0.0 or [::].
+func TestWildcardListenAdvertisesReachableAddress(t *testing.T) {
+	c := testcluster.StartWith(t, 1, func(o *daemon.Options) {
+		if o.Role == "node" {
+			o.RPC, o.Insecure = "0.0.0.0:0", true
+		}
+	})
+	testcluster.WaitFor(t, 10*time.Second, "the node's address to be advertised", func() bool {
+		for _, m := range c.MapLB.Cluster.Members() {
+			if m.Meta.Role == "node" {
+				return strings.HasPrefix(m.Meta.RPC, "127.0.0.1:")
+			}
+		}
+		return false
+	})
+}

@@ -165,13 +165,19 @@ func (c *Cluster) rejoinLoop(failing bool) {
 }
 
 // knowsASeed reports whether some member's gossip address is one of the
-// seeds, as given.
+// seeds. Seeds given by host name (maplb:7946 in a container network) are
+// resolved first; one that does not resolve counts as unknown.
 func (c *Cluster) knowsASeed() bool {
+	seeds := map[string]bool{}
+	for _, s := range c.seeds {
+		seeds[s] = true
+		if a, err := net.ResolveTCPAddr("tcp", s); err == nil {
+			seeds[a.String()] = true
+		}
+	}
 	for _, m := range c.Members() {
-		for _, s := range c.seeds {
-			if m.Gossip == s && m.Name != c.name {
-				return true
-			}
+		if seeds[m.Gossip] && m.Name != c.name {
+			return true
 		}
 	}
 	return false

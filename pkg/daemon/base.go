@@ -137,8 +137,43 @@ func (b *Base) Start(meta cluster.Meta, ready func() error, mux *http.ServeMux) 
 		return fmt.Errorf("gossip: %w", err)
 	}
 	b.Cluster = c
+	if fixed, ok := b.advertised(meta); ok {
+		// Listening on every interface: peers must dial the address the
+		// cluster knows this member by, not 0.0.0.0 or [::].
+		if err := c.SetMeta(fixed); err != nil {
+			return fmt.Errorf("gossip: advertising %s: %w", fixed.RPC, err)
+		}
+	}
 	b.gossipGauges()
 	return b.writeAddrs()
+}
+
+// advertised replaces unspecified hosts (0.0.0.0, ::) in the RPC and HTTP
+// addresses of meta with the host this member advertises for gossip.
+func (b *Base) advertised(meta cluster.Meta) (cluster.Meta, bool) {
+	var self string
+	for _, m := range b.Cluster.Members() {
+		if m.Name == b.Opts.Name {
+			self, _, _ = net.SplitHostPort(m.Gossip)
+		}
+	}
+	changed := false
+	fix := func(addr string) string {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || self == "" {
+			return addr
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			changed = true
+			return net.JoinHostPort(self, port)
+		}
+		return addr
+	}
+	meta.RPC = fix(meta.RPC)
+	if meta.HTTP != "" {
+		meta.HTTP = fix(meta.HTTP)
+	}
+	return meta, changed
 }
 
 // gossipGauges reports the cluster as this member sees it.

@@ -34,7 +34,10 @@ func targetReduceLB(c *testcluster.Cluster) hostile.Target {
 func FuzzReduceLB(f *testing.F) {
 	c := testcluster.Start(hostile.Quiet(f), 2)
 	if !hostile.Fuzzing() {
-		f.Cleanup(func() { hostile.CheckWordCount(f, c, 30*time.Second) })
+		f.Cleanup(func() {
+			f.Log("every seed has run: a failure now means one left the daemons broken")
+			hostile.CheckWordCount(f, c, 30*time.Second)
+		})
 	}
 	hostile.Fuzz(f, targetReduceLB(c))
 }

@@ -43,6 +43,7 @@ func TestDockerCluster(t *testing.T) {
 	}
 	skipWithoutDocker(t)
 	root := moduleRoot(t)
+	statInputs(t, root)
 	inputs, kind := textInputs(t, root)
 	var want bytes.Buffer
 	if err := reference.WordCount(inputs, &want); err != nil {
@@ -85,13 +86,13 @@ func skipWithoutDocker(t *testing.T) {
 			t.Skipf("%s not found in PATH: %v", tool, err)
 		}
 	}
-	if out, err := command(30*time.Second, "docker", "info").CombinedOutput(); err != nil {
-		t.Skipf("the Docker engine does not answer (docker info: %v): %s", err, firstLine(out))
+	if _, err := runFor(30*time.Second, nil, "docker", "info"); err != nil {
+		t.Skipf("the Docker engine does not answer: %s", oneLine(err.Error(), 300))
 	}
-	if command(30*time.Second, "docker", "compose", "version").Run() == nil {
+	if _, err := runFor(30*time.Second, nil, "docker", "compose", "version"); err == nil {
 		return
 	}
-	if _, err := exec.LookPath("docker-compose"); err == nil && command(30*time.Second, "docker-compose", "version").Run() == nil {
+	if _, err := runFor(30*time.Second, nil, "docker-compose", "version"); err == nil {
 		return
 	}
 	t.Skip("no compose tool: neither 'docker compose' nor 'docker-compose' works")
@@ -116,31 +117,20 @@ func (c *cluster) env() []string {
 	return append(env, "DLBP_DOCKER_PROJECT="+project, "DLBP_DOCKER_WAIT=90")
 }
 
-func (c *cluster) command(timeout time.Duration, args ...string) *exec.Cmd {
-	cmd := command(timeout, "bash", append([]string{c.script}, args...)...)
-	cmd.Dir = c.root
-	cmd.Env = c.env()
-	return cmd
+// output runs the script and returns its standard output; standard error is in the error.
+func (c *cluster) output(timeout time.Duration, args ...string) ([]byte, error) {
+	return runFor(timeout, func(cmd *exec.Cmd) {
+		cmd.Dir = c.root
+		cmd.Env = c.env()
+	}, "bash", append([]string{c.script}, args...)...)
 }
 
 // run runs the script and fails the test, with what it printed, if it fails.
 func (c *cluster) run(t *testing.T, timeout time.Duration, args ...string) {
 	t.Helper()
-	if out, err := c.command(timeout, args...).CombinedOutput(); err != nil {
-		t.Fatalf("cluster-docker.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	if out, err := c.output(timeout, args...); err != nil {
+		t.Fatalf("%v\nstandard output:\n%s", err, out)
 	}
-}
-
-// output runs the script and returns its standard output; standard error is in the error.
-func (c *cluster) output(timeout time.Duration, args ...string) ([]byte, error) {
-	cmd := c.command(timeout, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return out, fmt.Errorf("cluster-docker.sh %s: %w\n%s", strings.Join(args, " "), err, stderr.Bytes())
-	}
-	return out, nil
 }
 
 func (c *cluster) mustOutput(t *testing.T, timeout time.Duration, args ...string) []byte {
@@ -185,16 +175,23 @@ func (c *cluster) checkPublishedOnLoopback(t *testing.T) {
 	if !bytes.Contains(out, []byte("DLBP_LB=127.0.0.1:")) {
 		t.Errorf("cluster-docker.sh env: want DLBP_LB on 127.0.0.1, got\n%s", out)
 	}
-	ports, err := command(time.Minute, "docker", "ps", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}} {{.Ports}}").Output()
+	ports, err := runFor(time.Minute, nil, "docker", "ps", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}} {{.Ports}}")
 	if err != nil {
 		t.Fatalf("docker ps: %v", err)
 	}
 	if bytes.Contains(ports, []byte("0.0.0.0:")) || bytes.Contains(ports, []byte(":::")) {
 		t.Errorf("a port is published on every interface:\n%s", ports)
 	}
-	users, err := command(time.Minute, "docker", "inspect", "--format", "{{.Name}} {{.Config.User}}", project+"_maplb_1").Output()
-	if err == nil && !bytes.Contains(users, []byte(" 65532")) {
-		t.Errorf("maplb does not run as uid 65532: %s", users)
+	users, err := runFor(time.Minute, nil, "docker", "ps", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}} {{.ID}}")
+	if err != nil {
+		t.Fatalf("docker ps: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(users)), "\n") {
+		f := strings.Fields(line)
+		user, err := runFor(time.Minute, nil, "docker", "inspect", "--format", "{{.Config.User}}", f[len(f)-1])
+		if err != nil || !strings.HasPrefix(string(user), "65532") {
+			t.Errorf("container %s does not run as uid 65532: %q %v", f[0], user, err)
+		}
 	}
 }
 
@@ -204,7 +201,7 @@ func (c *cluster) logImage(t *testing.T) {
 	if image == "" {
 		image = "dlbp:local"
 	}
-	out, err := command(time.Minute, "docker", "image", "inspect", "--format", "{{.Size}}", image).Output()
+	out, err := runFor(time.Minute, nil, "docker", "image", "inspect", "--format", "{{.Size}}", image)
 	if err != nil {
 		t.Errorf("docker image inspect %s: %v", image, err)
 		return
@@ -223,7 +220,7 @@ func (c *cluster) checkRemoved(t *testing.T) {
 		{"network", "ls", "--quiet", "--filter", label},
 		{"volume", "ls", "--quiet", "--filter", label},
 	} {
-		out, err := command(time.Minute, "docker", what...).Output()
+		out, err := runFor(time.Minute, nil, "docker", what...)
 		if err != nil {
 			t.Errorf("docker %s: %v", strings.Join(what, " "), err)
 		} else if len(bytes.TrimSpace(out)) > 0 {
@@ -235,27 +232,58 @@ func (c *cluster) checkRemoved(t *testing.T) {
 	}
 }
 
-// command is exec.Command bounded by a timeout; a process that outlives it is killed, and
-// WaitDelay keeps a grandchild holding its pipes from hanging the test.
-func command(timeout time.Duration, name string, args ...string) *exec.Cmd {
+// runFor runs a command, killed if it outlives timeout, and returns its standard output; its
+// standard error is in the error. setup, if not nil, adjusts the command before it starts.
+// WaitDelay keeps a grandchild that holds the pipes from hanging the test.
+func runFor(timeout time.Duration, setup func(*exec.Cmd), name string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.WaitDelay = 10 * time.Second
-	cmd.Cancel = func() error {
-		defer cancel()
-		return cmd.Process.Kill()
+	if setup != nil {
+		setup(cmd)
 	}
-	// The context is released once its deadline passes; a command that ends sooner leaves it
-	// to the timer, which is cheap.
-	return cmd
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return out, nil
 }
 
-func firstLine(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
+// oneLine joins s onto one line of at most n bytes, for a skip message.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "..."
 	}
 	return s
+}
+
+// statInputs stats every file the script builds from: go test caches a passing result for as
+// long as the files the test itself opened or stat'ed are unchanged, and it cannot see what the
+// script reads; so a change to a daemon's code, the Dockerfile or the compose file must be a
+// change it sees.
+func statInputs(t *testing.T, root string) {
+	t.Helper()
+	for _, f := range []string{"go.mod", "go.sum", "Dockerfile", ".dockerignore", "deploy/compose.yaml", "scripts/cluster-docker.sh"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{"cmd", "pkg", "internal"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			_, err = os.Stat(path)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // moduleRoot walks up from the working directory to the directory that holds go.mod.
