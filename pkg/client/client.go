@@ -95,9 +95,8 @@ func (c *Client) Submit(ctx context.Context, spec job.Spec, splitSize int64, inp
 	if err := c.call(ctx, protocol.MethodSubmitBegin, &protocol.SubmitBegin{Spec: spec, SplitSize: splitSize, SizeHint: hint}, &begin); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, protocol.ChunkSize)
 	for doc, in := range inputs {
-		if err := c.upload(ctx, begin.Job, doc, in, buf); err != nil {
+		if err := c.upload(ctx, begin.Job, doc, in); err != nil {
 			return nil, err
 		}
 	}
@@ -108,28 +107,66 @@ func (c *Client) Submit(ctx context.Context, spec job.Spec, splitSize int64, inp
 	return &st, nil
 }
 
-func (c *Client) upload(ctx context.Context, id string, doc int, in Input, buf []byte) error {
+// uploadsInFlight is how many chunks of a document travel at once: the
+// round trips overlap, and maplb puts the chunks back in order.
+const uploadsInFlight = 4
+
+// upload streams one document in chunks, a few in flight at a time.
+func (c *Client) upload(ctx context.Context, id string, doc int, in Input) error {
 	r, err := in.Open()
 	if err != nil {
 		return fmt.Errorf("input %s: %w", in.Name, err)
 	}
 	defer r.Close()
-	var off int64
-	for {
-		n, err := io.ReadFull(r, buf)
-		if n > 0 {
-			if cerr := c.call(ctx, protocol.MethodSubmitUpload, &protocol.Upload{Job: id, Doc: doc, Offset: off, Data: buf[:n]}, nil); cerr != nil {
-				return cerr
-			}
-			off += int64(n)
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("input %s: %w", in.Name, err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	free := make(chan []byte, uploadsInFlight)
+	for range uploadsInFlight {
+		free <- make([]byte, protocol.ChunkSize)
+	}
+	done := make(chan error, uploadsInFlight)
+	inFlight := 0
+	var first error
+	answer := func(err error) {
+		inFlight--
+		if err != nil && first == nil {
+			first = err
+			cancel()
 		}
 	}
+	var off int64
+	for first == nil {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case err := <-done:
+			answer(err)
+			continue
+		}
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			inFlight++
+			go func(chunk []byte, off int64) {
+				err := c.call(ctx, protocol.MethodSubmitUpload, &protocol.Upload{Job: id, Doc: doc, Offset: off, Data: chunk}, nil)
+				free <- chunk[:cap(chunk)]
+				done <- err
+			}(buf[:n], off)
+			off += int64(n)
+		} else {
+			free <- buf
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil && first == nil {
+			first = fmt.Errorf("input %s: %w", in.Name, rerr)
+			cancel()
+		}
+	}
+	for inFlight > 0 {
+		answer(<-done)
+	}
+	return first
 }
 
 // Status returns a job's status.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -118,6 +119,12 @@ func (b *Base) Start(meta cluster.Meta, ready func() error, mux *http.ServeMux) 
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		mux.HandleFunc("/readyz", b.serveReady)
 		mux.Handle("/metrics", b.Metrics.Handler())
+		// Profiles, for finding where the time goes (`go tool pprof
+		// http://HOST:PORT/debug/pprof/profile`).
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		b.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		b.wg.Add(1)
 		go func() {

@@ -1,6 +1,7 @@
 package maplb
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,8 +50,9 @@ type mjob struct {
 	parts    []protocol.PartLocation
 
 	upMu     sync.Mutex
-	touched  time.Time // last upload activity
-	uploaded int64     // bytes received, all documents
+	upCond   *sync.Cond // chunks waiting for the ones before them
+	touched  time.Time  // last upload activity
+	uploaded int64      // bytes received, all documents
 	files    []*os.File
 	sizes    []int64
 	cutters  []*job.Cutter
@@ -86,7 +88,11 @@ func (j *mjob) docPath(doc int) string {
 }
 
 // upload appends a chunk to a document; chunks must come in order.
-func (j *mjob) upload(doc int, off int64, data []byte) error {
+//
+// A client may keep a few chunks in flight (their requests then run
+// concurrently here): a chunk that arrives early waits, up to a window and
+// a time limit, for those before it.
+func (j *mjob) upload(ctx context.Context, doc int, off int64, data []byte) error {
 	j.upMu.Lock()
 	defer j.upMu.Unlock()
 	if doc < 0 || doc >= len(j.files) || j.files[doc] == nil {
@@ -95,8 +101,32 @@ func (j *mjob) upload(doc int, off int64, data []byte) error {
 	if j.uploaded+int64(len(data)) > j.maxInput {
 		return transport.Errorf(transport.CodeBadRequest, "job %s: input exceeds %d bytes, the most this cluster takes per job (--max-job-input)", j.id, j.maxInput)
 	}
+	if off > j.sizes[doc] && off-j.sizes[doc] <= uploadWindow {
+		if j.upCond == nil {
+			j.upCond = sync.NewCond(&j.upMu)
+		}
+		wake := func() {
+			j.upMu.Lock()
+			j.upCond.Broadcast()
+			j.upMu.Unlock()
+		}
+		stop := context.AfterFunc(ctx, wake)
+		timer := time.AfterFunc(uploadWait, wake)
+		start := time.Now()
+		for off > j.sizes[doc] && j.files[doc] != nil && ctx.Err() == nil && time.Since(start) < uploadWait {
+			j.upCond.Wait()
+		}
+		stop()
+		timer.Stop()
+		if j.files[doc] == nil {
+			return transport.Errorf(transport.CodeBadRequest, "job %s has no document %d open for upload", j.id, doc)
+		}
+	}
 	if off != j.sizes[doc] {
 		return transport.Errorf(transport.CodeBadRequest, "document %d of job %s: chunk at offset %d, expected %d", doc, j.id, off, j.sizes[doc])
+	}
+	if j.upCond != nil {
+		defer j.upCond.Broadcast()
 	}
 	if _, err := j.files[doc].Write(data); err != nil {
 		return fmt.Errorf("storing input of job %s: %w", j.id, err)
@@ -193,6 +223,13 @@ func (j *mjob) sampleBounds() error {
 	j.spec.Bounds = sampler.Bounds(sample, j.spec.Reducers)
 	return nil
 }
+
+// A chunk may arrive this far ahead of the document's end, and wait this
+// long for the chunks before it.
+const (
+	uploadWindow = 64 << 20
+	uploadWait   = 30 * time.Second
+)
 
 // closeUploads closes files left open by an abandoned upload.
 func (j *mjob) closeUploads() {

@@ -455,12 +455,12 @@ func (m *MapLB) uploading(id string) (*mjob, error) {
 	return j, nil
 }
 
-func (m *MapLB) handleUpload(_ context.Context, r *protocol.Upload) (*protocol.Empty, error) {
+func (m *MapLB) handleUpload(ctx context.Context, r *protocol.Upload) (*protocol.Empty, error) {
 	j, err := m.uploading(r.Job)
 	if err != nil {
 		return nil, err
 	}
-	if err := j.upload(r.Doc, r.Offset, r.Data); err != nil {
+	if err := j.upload(ctx, r.Doc, r.Offset, r.Data); err != nil {
 		return nil, err
 	}
 	m.Metrics.Bytes.WithLabelValues("in", "input").Add(float64(len(r.Data)))
