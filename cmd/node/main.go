@@ -18,14 +18,6 @@ func main() {
 		// room too. A soft limit makes the collector work harder before the
 		// process grows past it, instead of letting the heap double.
 		debug.SetMemoryLimit(o.MemoryBytes + o.MemoryBytes/2 + 96<<20)
-		d, err := node.New(*o, log, cluster.DefaultConfig())
-		if err != nil {
-			return nil, err
-		}
-		if err := d.Start(); err != nil {
-			d.Close()
-			return nil, err
-		}
-		return d, nil
+		return daemon.Started(node.New(*o, log, cluster.DefaultConfig()))
 	}))
 }

@@ -13,14 +13,6 @@ import (
 
 func main() {
 	os.Exit(daemon.Main(cluster.RoleReduceLB, os.Args[1:], os.Stderr, func(o *daemon.Options, log *zap.Logger) (daemon.Daemon, error) {
-		d, err := reducelb.New(*o, log, cluster.DefaultConfig())
-		if err != nil {
-			return nil, err
-		}
-		if err := d.Start(); err != nil {
-			d.Close()
-			return nil, err
-		}
-		return d, nil
+		return daemon.Started(reducelb.New(*o, log, cluster.DefaultConfig()))
 	}))
 }

@@ -261,6 +261,14 @@ func (b *Base) Leave(timeout time.Duration) {
 	}
 }
 
+// StopSoon is Stop with two seconds for in-flight requests: what a
+// daemon's Close does.
+func (b *Base) StopSoon() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	b.Stop(ctx)
+}
+
 // Stop shuts everything down: gossip, then the servers (in-flight requests
 // finish until ctx ends), then the client.
 func (b *Base) Stop(ctx context.Context) {

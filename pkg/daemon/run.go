@@ -74,3 +74,22 @@ func Main(role cluster.Role, args []string, stderr io.Writer, start func(*Option
 		return 1
 	}
 }
+
+// Startable is a daemon built but not started.
+type Startable interface {
+	Daemon
+	Start() error
+}
+
+// Started starts a freshly built daemon, closing it if it cannot start:
+// what every main does with the result of its package's New.
+func Started[D Startable](d D, err error) (Daemon, error) {
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Start(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}

@@ -1008,8 +1008,8 @@ func (m *MapLB) handleResultRead(ctx context.Context, r *protocol.ResultRead) (*
 	return &c, nil
 }
 
-// Shutdown leaves the cluster and stops; running jobs' maps are lost with
-// this process (they survive a restart once jobs are kept durably).
+// Shutdown leaves the cluster and stops. Accepted jobs are on disk: a
+// maplb started again on the same data directory finishes them.
 func (m *MapLB) Shutdown(ctx context.Context) error {
 	m.Base.Leave(5 * time.Second)
 	return m.Close()
@@ -1018,9 +1018,7 @@ func (m *MapLB) Shutdown(ctx context.Context) error {
 // Close stops at once.
 func (m *MapLB) Close() error {
 	m.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	m.Base.Stop(ctx)
+	m.Base.StopSoon()
 	m.gather.Close()
 	m.wg.Wait()
 	m.mu.Lock()

@@ -367,9 +367,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 // Close stops at once.
 func (n *Node) Close() error {
 	n.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	n.Base.Stop(ctx)
+	n.Base.StopSoon()
 	n.gather.Close()
 	n.wg.Wait()
 	return nil

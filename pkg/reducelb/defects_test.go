@@ -1,7 +1,11 @@
 package reducelb_test
 
 import (
+	"context"
 	"math"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +35,7 @@ func TestDefectForgedMapDoneAddsPhantomReducer(t *testing.T) {
 		Job: "jghost", Task: 0, Attempt: 0, Node: "a-ghost", NodeRPC: hostile.Unroutable,
 		Running: -100, Spec: job.Spec{Job: "wordcount", Reducers: 1}, MapCount: 1, MapLB: hostile.Unroutable,
 	})
+	t.Log("DEFECT if the job below times out: a forged map.done made a phantom node the reducer")
 	// The first report adds the phantom, the second sets its load.
 	hostile.Call(t, c.ReduceLB.Server, protocol.MethodMapDone, forged)
 	hostile.Call(t, c.ReduceLB.Server, protocol.MethodMapDone, forged)
@@ -49,4 +54,43 @@ func TestDefectRegisterHugeReducersPanics(t *testing.T) {
 	hostile.Call(t, c.ReduceLB.Server, protocol.MethodJobRegister, hostile.Encode(&protocol.RegisterJob{
 		Job: "jhuge", Spec: job.Spec{Job: "wordcount", Reducers: math.MaxInt64 >> 1}, Maps: 1, MapLB: hostile.Unroutable,
 	}))
+}
+
+// TestDefectRegisterHugeMapsHangs: job.register (or map.done of an unknown
+// job) trusts Maps. With Maps = 2^63-1 (the "max-ints" seeds), the job's
+// record is saved by the saver goroutine, which holds r.mu while
+// sched.ReduceScheduler.Snapshot → Outputs loops over every map task index
+// (pkg/sched/reduce.go:321 `for ti := 0; ti < j.maps; ti++`, called from
+// pkg/reducelb/persist.go save). It never finishes: every handler and
+// goroutine of reducelb then waits for r.mu forever, and Close never
+// returns. NodeDown and Restore loop over j.maps the same way. The test runs
+// reducelb in a child process and kills it.
+func TestDefectRegisterHugeMapsHangs(t *testing.T) {
+	if os.Getenv("DLBP_DEFECT_CHILD") == t.Name() {
+		// Once a call hangs, the cleanup (reducelb.Close) hangs too: exit.
+		time.AfterFunc(15*time.Second, func() { os.Exit(1) })
+		c := testcluster.Start(hostile.Quiet(t), 1)
+		hostile.Call(t, c.ReduceLB.Server, protocol.MethodJobRegister, hostile.Encode(&protocol.RegisterJob{
+			Job: "jhuge", Spec: job.Spec{Job: "wordcount", Reducers: 1}, Maps: math.MaxInt64, MapLB: hostile.Unroutable,
+		}))
+		// Any later call must still be served, once the saver has run.
+		time.Sleep(time.Second)
+		hostile.Call(t, c.ReduceLB.Server, protocol.MethodJobForget, hostile.Encode(&protocol.JobForget{Job: "jother"}))
+		os.Exit(0) // skip the cleanup, which waits for the stuck goroutine
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "DLBP_DEFECT_CHILD="+t.Name())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		// The child's report holds every stack: keep what names dlbp.
+		var lines []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "DEFECT") || strings.Contains(l, "/pkg/sched/") || strings.Contains(l, "/pkg/reducelb/") {
+				lines = append(lines, strings.TrimSpace(l))
+			}
+		}
+		t.Fatalf("DEFECT: reducelb hangs after job.register with 2^63-1 maps (%v):\n%s", err, strings.Join(lines, "\n"))
+	}
 }

@@ -415,9 +415,7 @@ func (r *ReduceLB) Shutdown(ctx context.Context) error {
 // Close stops at once.
 func (r *ReduceLB) Close() error {
 	r.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	r.Base.Stop(ctx)
+	r.Base.StopSoon()
 	r.wg.Wait()
 	return r.db.Close()
 }
