@@ -1,5 +1,7 @@
 package job
 
+import "fmt"
+
 // Spec describes a submitted job; it travels inside RPC messages (msgpack).
 type Spec struct {
 	// Job is the name of a built-in job (see Names).
@@ -42,4 +44,34 @@ func (s *Spec) docName(doc int) string {
 		return s.Docs[doc]
 	}
 	return "#" + itoa(int64(doc))
+}
+
+// Limits on what a spec may ask of the daemons, so that a malformed or
+// hostile message cannot make one allocate or loop without bound.
+const (
+	// MaxReducers bounds R.
+	MaxReducers = 1024
+	// MaxMapTasks bounds the map tasks of one job.
+	MaxMapTasks = 1 << 20
+)
+
+// CheckLimits checks a spec against the limits every daemon enforces on
+// what it receives, whatever the job: 1 ≤ R ≤ MaxReducers, and at most R-1
+// bounds.
+func (s *Spec) CheckLimits() error {
+	if s.Reducers < 1 || s.Reducers > MaxReducers {
+		return fmt.Errorf("%d reducers: want 1 to %d", s.Reducers, MaxReducers)
+	}
+	if len(s.Bounds) > s.Reducers-1 {
+		return fmt.Errorf("%d partition bounds for %d reducers", len(s.Bounds), s.Reducers)
+	}
+	return nil
+}
+
+// CheckMapCount checks a job's number of map tasks against MaxMapTasks.
+func CheckMapCount(n int) error {
+	if n < 1 || n > MaxMapTasks {
+		return fmt.Errorf("%d map tasks: want 1 to %d", n, MaxMapTasks)
+	}
+	return nil
 }

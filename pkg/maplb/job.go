@@ -171,6 +171,9 @@ func (j *mjob) commit(n int) error {
 	if err := j.sampleBounds(); err != nil {
 		return err
 	}
+	if len(j.tasks) > job.MaxMapTasks {
+		return fmt.Errorf("the input makes %d map tasks, more than %d: give a larger --split-size", len(j.tasks), job.MaxMapTasks)
+	}
 	if len(j.tasks) == 0 {
 		// Only empty documents: one empty task still runs the job, so that
 		// jobs such as sum print their answer for no input.

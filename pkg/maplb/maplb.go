@@ -33,7 +33,6 @@ import (
 
 // Limits on what a client may ask for.
 const (
-	MaxReducers     = 1024
 	MinSplitSize    = 4 << 10
 	maxAutoSplit    = 16 << 20 // a short task frees its slot soon for other jobs
 	minAutoSplit    = 64 << 10
@@ -366,8 +365,8 @@ func (m *MapLB) handleSubmitBegin(ctx context.Context, r *protocol.SubmitBegin) 
 	if spec.Reducers == 0 {
 		spec.Reducers = 1
 	}
-	if spec.Reducers < 1 || spec.Reducers > MaxReducers {
-		return nil, transport.Errorf(transport.CodeBadRequest, "--reducers %d: want 1 to %d", spec.Reducers, MaxReducers)
+	if spec.Reducers < 1 || spec.Reducers > job.MaxReducers {
+		return nil, transport.Errorf(transport.CodeBadRequest, "--reducers %d: want 1 to %d", spec.Reducers, job.MaxReducers)
 	}
 	if r.SplitSize != 0 && r.SplitSize < MinSplitSize {
 		return nil, transport.Errorf(transport.CodeBadRequest, "--split-size %d: want at least %d bytes", r.SplitSize, MinSplitSize)

@@ -16,10 +16,10 @@ import (
 )
 
 // The tests in this file reproduce defects that fuzzing found in the node
-// daemon. They FAIL until the daemon is fixed; each names the input, what
-// happens, and where.
+// daemon. Each names the input and what used to happen, and now checks that
+// it no longer does (the daemons validate job ids, counts and membership).
 
-// TestDefectForgetEmptyJobWipesEveryJob: job.forget names a job, but the
+// TestFuzzFoundForgetEmptyJobWipesEveryJob: job.forget names a job, but the
 // node maps the job id onto a directory with filepath.Base, and the empty
 // id (also ".", "..", "/") gives the parent directory itself:
 // shuffle.Layout.jobDir returns DATA/maps, DATA/gather and DATA/results, so
@@ -28,7 +28,7 @@ import (
 // gathered copies and committed results of EVERY job on the node
 // (pkg/node/node.go handleForget → pkg/shuffle/files.go ForgetIntermediate
 // and ForgetResults). A finished job's result is then gone.
-func TestDefectForgetEmptyJobWipesEveryJob(t *testing.T) {
+func TestFuzzFoundForgetEmptyJobWipesEveryJob(t *testing.T) {
 	c := testcluster.Start(hostile.Quiet(t), 2)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -52,13 +52,13 @@ func TestDefectForgetEmptyJobWipesEveryJob(t *testing.T) {
 	}
 }
 
-// TestDefectRunMapHugeReducersCrashesNode: map.run trusts Spec.Reducers.
+// TestFuzzFoundRunMapHugeReducersCrashesNode: map.run trusts Spec.Reducers.
 // A generated task (no input to fetch) with Reducers = 2^62-1 passes
 // job.NewMapper and reaches writePartials (pkg/node/node.go), whose
 // make([]*os.File, R) panics in the task's goroutine, which has no
 // recover: the node process dies. (Smaller huge values such as 1<<33 are
 // worse: a fatal out-of-memory.) The test runs the node in a child process.
-func TestDefectRunMapHugeReducersCrashesNode(t *testing.T) {
+func TestFuzzFoundRunMapHugeReducersCrashesNode(t *testing.T) {
 	if os.Getenv("DLBP_DEFECT_CHILD") == t.Name() {
 		c := testcluster.Start(hostile.Quiet(t), 1)
 		hostile.Call(t, c.Nodes[0].Server, protocol.MethodMapRun, hostile.Encode(&protocol.RunMap{

@@ -65,9 +65,15 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 	transport.Handle(s, protocol.MethodMapRun, n.handleRunMap)
 	transport.Handle(s, protocol.MethodMapCancel, n.handleCancelMap)
 	transport.Handle(s, protocol.MethodPartialRead, func(_ context.Context, r *protocol.PartialRead) (*protocol.Chunk, error) {
+		if !protocol.ValidJobID(r.Job) {
+			return nil, errBadJobID(r.Job)
+		}
 		return n.serveChunk("partial", n.layout.PartialPath(r.Job, r.Task, r.Attempt, r.Partition), r.Offset)
 	})
 	transport.Handle(s, protocol.MethodResultRead, func(_ context.Context, r *protocol.ResultRead) (*protocol.Chunk, error) {
+		if !protocol.ValidJobID(r.Job) {
+			return nil, errBadJobID(r.Job)
+		}
 		return n.serveChunk("result", n.layout.ResultPath(r.Job, r.Partition), r.Offset)
 	})
 	transport.Handle(s, protocol.MethodReduceAdd, n.handleReduceWork)
@@ -76,6 +82,28 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 		return &protocol.NodeStatus{Running: n.Running(), Slots: o.Slots}, nil
 	})
 	return n, nil
+}
+
+func errBadJobID(id string) error {
+	return transport.Errorf(transport.CodeBadRequest, "%q is not a job id", id)
+}
+
+// checkWork validates a job's description in a request before the node
+// allocates or stores anything for it.
+func checkWork(id string, spec *job.Spec, maps int) error {
+	if !protocol.ValidJobID(id) {
+		return errBadJobID(id)
+	}
+	if _, err := job.Lookup(spec.Job); err != nil {
+		return transport.Errorf(transport.CodeBadRequest, "%v", err)
+	}
+	if err := spec.CheckLimits(); err != nil {
+		return transport.Errorf(transport.CodeBadRequest, "job %s: %v", id, err)
+	}
+	if err := job.CheckMapCount(maps); err != nil {
+		return transport.Errorf(transport.CodeBadRequest, "job %s: %v", id, err)
+	}
+	return nil
 }
 
 // serveChunk serves a chunk of a file and counts its bytes.
@@ -108,6 +136,12 @@ func (n *Node) Running() int {
 }
 
 func (n *Node) handleRunMap(_ context.Context, r *protocol.RunMap) (*protocol.Empty, error) {
+	if err := checkWork(r.Job, &r.Spec, r.Maps); err != nil {
+		return nil, err
+	}
+	if r.Task < 0 || r.Task >= r.Maps || r.Attempt < 0 {
+		return nil, transport.Errorf(transport.CodeBadRequest, "task %d attempt %d of %d", r.Task, r.Attempt, r.Maps)
+	}
 	k := attemptKey{r.Job, r.Task, r.Attempt}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -126,6 +160,18 @@ func (n *Node) handleRunMap(_ context.Context, r *protocol.RunMap) (*protocol.Em
 	go func() {
 		defer n.wg.Done()
 		defer cancel()
+		defer func() {
+			// A bug in a job must cost the task, not the node.
+			if v := recover(); v != nil {
+				n.Log.Error("map task panicked", zap.String("job", r.Job), zap.Int("task", r.Task), zap.Any("panic", v), zap.Stack("stack"))
+				n.mu.Lock()
+				delete(n.running, k)
+				n.mu.Unlock()
+				n.report(n.ctx, r.MapLB, protocol.MethodMapFailed, &protocol.MapFailed{
+					Job: r.Job, Task: r.Task, Attempt: r.Attempt, Node: n.Opts.Name, Reason: fmt.Sprintf("map task panicked: %v", v),
+				})
+			}
+		}()
 		n.runMap(ctx, r, func() {
 			n.mu.Lock()
 			delete(n.running, k)
@@ -287,10 +333,10 @@ func (n *Node) writePartials(r *protocol.RunMap, m job.Mapper) ([]int64, error) 
 }
 
 func (n *Node) handleReduceWork(_ context.Context, r *protocol.ReduceWork) (*protocol.Empty, error) {
-	if _, err := job.Lookup(r.Spec.Job); err != nil {
-		return nil, transport.Errorf(transport.CodeBadRequest, "%v", err)
+	if err := checkWork(r.Job, &r.Spec, r.Maps); err != nil {
+		return nil, err
 	}
-	if r.Partition < 0 || r.Partition >= r.Spec.Reducers || r.Maps < 1 {
+	if r.Partition < 0 || r.Partition >= r.Spec.Reducers {
 		return nil, transport.Errorf(transport.CodeBadRequest, "partition %d of %d, %d maps", r.Partition, r.Spec.Reducers, r.Maps)
 	}
 	n.mu.Lock()
@@ -322,6 +368,9 @@ func (n *Node) partDone(jobID string, p int, size int64, err error, permanent bo
 }
 
 func (n *Node) handleForget(_ context.Context, r *protocol.JobForget) (*protocol.Empty, error) {
+	if !protocol.ValidJobID(r.Job) {
+		return nil, errBadJobID(r.Job)
+	}
 	n.mu.Lock()
 	for k, cancel := range n.running {
 		if k.job == r.Job {

@@ -3,7 +3,6 @@ package protocol
 import (
 	"bytes"
 	"testing"
-	"time"
 )
 
 func FuzzReadFrame(f *testing.F) {

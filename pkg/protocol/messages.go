@@ -298,3 +298,19 @@ type PartialRead struct {
 	Partition int    `msgpack:"p"`
 	Offset    int64  `msgpack:"off"`
 }
+
+// ValidJobID reports whether id has the shape of a job id maplb makes: 1 to
+// 64 lower-case letters and digits. Daemons refuse other ids, which could
+// otherwise name paths outside a job's directory.
+func ValidJobID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

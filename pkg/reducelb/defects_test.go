@@ -16,10 +16,11 @@ import (
 )
 
 // The tests in this file reproduce defects that fuzzing found in the reduce
-// load balancer. They FAIL until the daemon is fixed; each names the input,
-// what happens, and where.
+// load balancer. Each names the input and
+// what used to happen, and now checks that it no longer does (the daemons
+// validate job ids, reducer and map counts, and membership).
 
-// TestDefectForgedMapDoneAddsPhantomReducer: map.done from a node name that
+// TestFuzzFoundForgedMapDoneAddsPhantomReducer: map.done from a node name that
 // is not a cluster member makes reducelb add that name as a live node
 // (pkg/sched/reduce.go MapDone: "The node reported before gossip told us of
 // it: it is alive" → NodeUp), and its Running field is taken as the node's
@@ -29,7 +30,7 @@ import (
 // address and never arrives, and every such job waits forever. A second
 // such message with Running < 0 makes the phantom the least loaded node for good. The
 // FuzzReduceLB seeds trip over the same defect (its post-seed job hangs).
-func TestDefectForgedMapDoneAddsPhantomReducer(t *testing.T) {
+func TestFuzzFoundForgedMapDoneAddsPhantomReducer(t *testing.T) {
 	c := testcluster.Start(hostile.Quiet(t), 2)
 	forged := hostile.Encode(&protocol.MapDone{
 		Job: "jghost", Task: 0, Attempt: 0, Node: "a-ghost", NodeRPC: hostile.Unroutable,
@@ -42,21 +43,21 @@ func TestDefectForgedMapDoneAddsPhantomReducer(t *testing.T) {
 	hostile.CheckWordCount(t, c, 20*time.Second)
 }
 
-// TestDefectRegisterHugeReducersPanics: job.register (and map.done of an
+// TestFuzzFoundRegisterHugeReducersPanics: job.register (and map.done of an
 // unknown job, which registers it) trusts Spec.Reducers; maplb caps it at
 // 1024 but reducelb does not. sched.ReduceScheduler.AddJob
 // (pkg/sched/reduce.go) allocates one partition per reducer: 2^62-1 panics
 // in make (the server recovers it, but reducelb.register has already stored
 // the job and asked for it to be persisted), and 2^31 asks for 16 GiB, a
 // fatal out-of-memory that kills the process.
-func TestDefectRegisterHugeReducersPanics(t *testing.T) {
+func TestFuzzFoundRegisterHugeReducersPanics(t *testing.T) {
 	c := testcluster.Start(hostile.Quiet(t), 1)
 	hostile.Call(t, c.ReduceLB.Server, protocol.MethodJobRegister, hostile.Encode(&protocol.RegisterJob{
 		Job: "jhuge", Spec: job.Spec{Job: "wordcount", Reducers: math.MaxInt64 >> 1}, Maps: 1, MapLB: hostile.Unroutable,
 	}))
 }
 
-// TestDefectRegisterHugeMapsHangs: job.register (or map.done of an unknown
+// TestFuzzFoundRegisterHugeMapsHangs: job.register (or map.done of an unknown
 // job) trusts Maps. With Maps = 2^63-1 (the "max-ints" seeds), the job's
 // record is saved by the saver goroutine, which holds r.mu while
 // sched.ReduceScheduler.Snapshot → Outputs loops over every map task index
@@ -65,7 +66,7 @@ func TestDefectRegisterHugeReducersPanics(t *testing.T) {
 // goroutine of reducelb then waits for r.mu forever, and Close never
 // returns. NodeDown and Restore loop over j.maps the same way. The test runs
 // reducelb in a child process and kills it.
-func TestDefectRegisterHugeMapsHangs(t *testing.T) {
+func TestFuzzFoundRegisterHugeMapsHangs(t *testing.T) {
 	if os.Getenv("DLBP_DEFECT_CHILD") == t.Name() {
 		// Once a call hangs, the cleanup (reducelb.Close) hangs too: exit.
 		time.AfterFunc(15*time.Second, func() { os.Exit(1) })

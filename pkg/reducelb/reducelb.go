@@ -185,9 +185,24 @@ func (r *ReduceLB) register(id string, spec job.Spec, maps int, maplb string) *r
 	return j
 }
 
+// checkJob validates what a message says of a job before anything is
+// stored or allocated for it.
+func checkJob(id string, spec *job.Spec, maps int) error {
+	if !protocol.ValidJobID(id) {
+		return transport.Errorf(transport.CodeBadRequest, "%q is not a job id", id)
+	}
+	if err := spec.CheckLimits(); err != nil {
+		return transport.Errorf(transport.CodeBadRequest, "job %s: %v", id, err)
+	}
+	if err := job.CheckMapCount(maps); err != nil {
+		return transport.Errorf(transport.CodeBadRequest, "job %s: %v", id, err)
+	}
+	return nil
+}
+
 func (r *ReduceLB) handleRegister(_ context.Context, m *protocol.RegisterJob) (*protocol.Empty, error) {
-	if m.Maps < 1 || m.Spec.Reducers < 1 {
-		return nil, transport.Errorf(transport.CodeBadRequest, "job %s: %d maps, %d reducers", m.Job, m.Maps, m.Spec.Reducers)
+	if err := checkJob(m.Job, &m.Spec, m.Maps); err != nil {
+		return nil, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -199,20 +214,23 @@ func (r *ReduceLB) handleRegister(_ context.Context, m *protocol.RegisterJob) (*
 func (r *ReduceLB) handleMapDone(_ context.Context, m *protocol.MapDone) (*protocol.Empty, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.jobs[m.Job]; !ok {
-		// Registration may have been lost with a restart: the report
-		// carries what is needed.
-		if m.MapCount < 1 || m.Spec.Reducers < 1 {
-			return nil, transport.Errorf(transport.CodeNotFound, "unknown job %s", m.Job)
-		}
-		r.register(m.Job, m.Spec, m.MapCount, m.MapLB)
-	}
 	if r.dead[m.Node] {
 		// Its partials went with it; maplb runs the task again.
 		return nil, transport.Errorf(transport.CodeGone, "node %s left the cluster: the output of task %d is lost", m.Node, m.Task)
 	}
-	r.rpcOf[m.Node] = m.NodeRPC
-	r.sched.SetRunning(m.Node, m.Running)
+	if !r.sched.HasNode(m.Node) {
+		// Not (yet) a member as gossip tells it: the sender tries again.
+		return nil, transport.Errorf(transport.CodeUnavailable, "node %s is not a member of the cluster", m.Node)
+	}
+	if _, ok := r.jobs[m.Job]; !ok {
+		// Registration may have been lost with a restart: the report
+		// carries what is needed.
+		if err := checkJob(m.Job, &m.Spec, m.MapCount); err != nil {
+			return nil, err
+		}
+		r.register(m.Job, m.Spec, m.MapCount, m.MapLB)
+	}
+	r.sched.SetRunning(m.Node, m.Running) // its address is gossip's, not the message's
 	d := r.sched.MapDone(m.Job, sched.MapOutput{Task: m.Task, Attempt: m.Attempt, Node: m.Node}, time.Now())
 	r.carryOut(m.Job, d)
 	return &protocol.Empty{}, nil

@@ -95,8 +95,15 @@ func (s *ReduceScheduler) NodeUp(info NodeInfo) {
 // SetRunning records a node's own report of how many tasks it runs.
 func (s *ReduceScheduler) SetRunning(node string, running int) {
 	if n, ok := s.nodes[node]; ok {
-		n.running = running
+		n.running = min(max(running, 0), n.info.Slots)
 	}
+}
+
+// HasNode reports whether a node is known (alive, or leaving within its
+// grace period).
+func (s *ReduceScheduler) HasNode(name string) bool {
+	_, ok := s.nodes[name]
+	return ok
 }
 
 // AddJob registers a job with its number of map tasks and partitions. No
@@ -128,8 +135,7 @@ func (s *ReduceScheduler) MapDone(job string, out MapOutput, now time.Time) Redu
 		return ReduceDecisions{}
 	}
 	if _, ok := s.nodes[out.Node]; !ok {
-		// The node reported before gossip told us of it: it is alive.
-		s.NodeUp(NodeInfo{Name: out.Node, Slots: 1})
+		return ReduceDecisions{} // not a member: the daemon checks before
 	}
 	j.outputs[out.Task] = out
 	var d ReduceDecisions

@@ -21,9 +21,14 @@ type Layout struct {
 	Dir string
 }
 
-// jobDir rejects job ids that could escape the data directory.
+// jobDir is a job's directory of one kind. An id that is not a job id
+// ("", "..", a path) maps to a name no job has, never to a parent
+// directory: handlers check ids, this is the second line of defence.
 func (l Layout) jobDir(kind, job string) string {
-	return filepath.Join(l.Dir, kind, filepath.Base(filepath.Clean("/"+job)))
+	if !protocol.ValidJobID(job) {
+		job = "invalid-job-id"
+	}
+	return filepath.Join(l.Dir, kind, job)
 }
 
 // PartialPath is where a map attempt's output for partition p is kept.

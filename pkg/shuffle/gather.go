@@ -203,7 +203,7 @@ func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial
 
 func (g *Gatherer) reduce(k partKey, st *gathering) {
 	defer g.wg.Done()
-	size, err := g.reduceFiles(k, st)
+	size, err := g.reduceSafely(k, st)
 	permanent := false
 	var rerr *job.RecordError
 	if errors.As(err, &rerr) {
@@ -221,6 +221,18 @@ func (g *Gatherer) reduce(k partKey, st *gathering) {
 		return
 	}
 	g.onDone(k.job, k.p, size, err, permanent)
+}
+
+// reduceSafely reduces, turning a panic in a job's reducer into an error:
+// a bug in a job must cost the partition, not the process.
+func (g *Gatherer) reduceSafely(k partKey, st *gathering) (size int64, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			g.log.Error("reduce panicked", zap.String("job", k.job), zap.Int("partition", k.p), zap.Any("panic", v), zap.Stack("stack"))
+			err = fmt.Errorf("reduce panicked: %v", v)
+		}
+	}()
+	return g.reduceFiles(k, st)
 }
 
 func (g *Gatherer) reduceFiles(k partKey, st *gathering) (int64, error) {
