@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/dlbp/dlbp/pkg/client"
 	"github.com/dlbp/dlbp/pkg/cluster"
@@ -26,9 +27,12 @@ import (
 
 // Cluster is a running in-process cluster.
 type Cluster struct {
-	t        testing.TB
-	dir      string
-	tweak    func(*daemon.Options)
+	t       testing.TB
+	dir     string
+	tweak   func(*daemon.Options)
+	logCore zapcore.Core
+	// Logs holds what the daemons logged at info level and above.
+	Logs     *observer.ObservedLogs
 	MapLB    *maplb.MapLB // mode dlbp
 	Single   *maplb.MapLB // mode single, sharing the nodes
 	ReduceLB *reducelb.ReduceLB
@@ -50,7 +54,11 @@ func (c *Cluster) options(role cluster.Role, name string, join []string) daemon.
 // $DLBP_TEST_LOG (debug, info, …) when a test needs to be understood. It
 // stops writing when the test's cleanup starts: memberlist goroutines may
 // log a moment after Shutdown, and logging to a finished test panics.
-func logger(t testing.TB) *zap.Logger {
+//
+// Every daemon's lines at info level and above are also kept in c.Logs, so
+// tests can check what the daemons say.
+func (c *Cluster) logger() *zap.Logger {
+	t := c.t
 	lvl := zapcore.WarnLevel
 	if s := os.Getenv("DLBP_TEST_LOG"); s != "" {
 		if l, err := zapcore.ParseLevel(s); err == nil {
@@ -60,7 +68,7 @@ func logger(t testing.TB) *zap.Logger {
 	w := &testWriter{t: t}
 	t.Cleanup(w.stop)
 	enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl))
+	return zap.New(zapcore.NewTee(zapcore.NewCore(enc, zapcore.AddSync(w), lvl), c.logCore))
 }
 
 // testWriter writes log lines to a test until stop.
@@ -109,10 +117,11 @@ func Start(t testing.TB, n int) *Cluster {
 func StartWith(t testing.TB, n int, tweak func(*daemon.Options)) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, dir: t.TempDir(), tweak: tweak}
+	c.logCore, c.Logs = observer.New(zapcore.InfoLevel)
 	t.Cleanup(c.Stop)
 	gossip := Gossip()
 	o := c.options(cluster.RoleMapLB, "maplb", nil)
-	m, err := maplb.New(o, logger(t).Named("maplb"), gossip)
+	m, err := maplb.New(o, c.logger().Named("maplb"), gossip)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,13 +132,13 @@ func StartWith(t testing.TB, n int, tweak func(*daemon.Options)) *Cluster {
 	join := []string{m.Cluster.GossipAddr()}
 	o = c.options(cluster.RoleMapLB, "maplb-single", join)
 	o.Mode = "single"
-	if c.Single, err = maplb.New(o, logger(t).Named("single"), gossip); err != nil {
+	if c.Single, err = maplb.New(o, c.logger().Named("single"), gossip); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Single.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if c.ReduceLB, err = reducelb.New(c.options(cluster.RoleReduceLB, "reducelb", join), logger(t).Named("reducelb"), gossip); err != nil {
+	if c.ReduceLB, err = reducelb.New(c.options(cluster.RoleReduceLB, "reducelb", join), c.logger().Named("reducelb"), gossip); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.ReduceLB.Start(); err != nil {
@@ -151,7 +160,7 @@ func (c *Cluster) RestartMapLB() {
 	c.MapLB.Close()
 	o.RPC, o.Gossip = "127.0.0.1:0", "127.0.0.1:0"
 	o.Join = []string{c.ReduceLB.Cluster.GossipAddr()}
-	m, err := maplb.New(o, logger(c.t).Named("maplb"), Gossip())
+	m, err := maplb.New(o, c.logger().Named("maplb"), Gossip())
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -168,7 +177,7 @@ func (c *Cluster) RestartReduceLB() {
 	c.ReduceLB.Close()
 	o.RPC, o.Gossip = "127.0.0.1:0", "127.0.0.1:0"
 	o.Join = []string{c.MapLB.Cluster.GossipAddr()}
-	r, err := reducelb.New(o, logger(c.t).Named("reducelb"), Gossip())
+	r, err := reducelb.New(o, c.logger().Named("reducelb"), Gossip())
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -190,7 +199,7 @@ func (c *Cluster) AddNodeWith(name, dataDir string) *node.Node {
 	c.t.Helper()
 	o := c.options(cluster.RoleNode, name, []string{c.MapLB.Cluster.GossipAddr()})
 	o.DataDir = dataDir
-	nd, err := node.New(o, logger(c.t).Named(name), Gossip())
+	nd, err := node.New(o, c.logger().Named(name), Gossip())
 	if err != nil {
 		c.t.Fatal(err)
 	}
