@@ -214,7 +214,8 @@ func (c *Client) Cancel(ctx context.Context, id string) (*protocol.JobStatus, er
 }
 
 // part streams one part of a finished job's result, as output records.
-func (c *Client) part(ctx context.Context, id string, p int) io.Reader {
+// The caller closes it.
+func (c *Client) part(ctx context.Context, id string, p int) *shuffle.Reader {
 	return shuffle.NewReader(ctx, c.rpc, c.LB, protocol.MethodResultRead, func(off int64) any {
 		return &protocol.ResultRead{Job: id, Partition: p, Offset: off}
 	})
@@ -225,7 +226,9 @@ func (c *Client) part(ctx context.Context, id string, p int) io.Reader {
 func (c *Client) WriteResult(ctx context.Context, st *protocol.JobStatus, w io.Writer) error {
 	parts := make([]io.Reader, st.Partitions)
 	for p := range parts {
-		parts[p] = c.part(ctx, st.ID, p)
+		r := c.part(ctx, st.ID, p)
+		defer r.Close()
+		parts[p] = r
 	}
 	return job.MergeOutput(parts, w)
 }
@@ -265,7 +268,9 @@ func (c *Client) WriteResultDir(ctx context.Context, st *protocol.JobStatus, dir
 	for p := 0; p < st.Partitions; p++ {
 		path := filepath.Join(dir, fmt.Sprintf("part-%05d", p))
 		if _, err := shuffle.WriteFileAtomic(path, func(w io.Writer) error {
-			return job.WriteLines(c.part(ctx, st.ID, p), w)
+			r := c.part(ctx, st.ID, p)
+			defer r.Close()
+			return job.WriteLines(r, w)
 		}); err != nil {
 			return fmt.Errorf("writing %s: %w", path, err)
 		}

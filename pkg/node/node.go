@@ -271,9 +271,11 @@ func (n *Node) mapTask(ctx context.Context, r *protocol.RunMap) ([]int64, error)
 	var in io.Reader
 	if !r.Input.Generated() {
 		t := r.Input
-		in = bufio.NewReaderSize(&shuffle.CountingReader{R: shuffle.NewReader(ctx, n.Client, r.MapLB, protocol.MethodInputRead, func(off int64) any {
+		remote := shuffle.NewReader(ctx, n.Client, r.MapLB, protocol.MethodInputRead, func(off int64) any {
 			return &protocol.InputRead{Job: r.Job, Doc: t.Doc, Offset: t.Offset + off, Length: t.Length - off}
-		}), Count: n.Metrics.Bytes.WithLabelValues("in", "input").Add}, 256<<10)
+		})
+		defer remote.Close()
+		in = bufio.NewReaderSize(&shuffle.CountingReader{R: remote, Count: n.Metrics.Bytes.WithLabelValues("in", "input").Add}, 256<<10)
 	}
 	if err := m.Map(r.Input, in); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/transport"
@@ -113,42 +114,87 @@ func ReadRange(path string, start, length, off int64) (*protocol.Chunk, error) {
 }
 
 // Reader reads a remote file chunk by chunk: request(off) builds the
-// request for the chunk at off, sent as method to addr.
+// request for the chunk at off, sent as method to addr. It fetches ahead —
+// the next chunk travels while the reader works on this one — so a stream
+// is not one round trip per chunk slower than the network. Close stops the
+// fetching; reading to the end or to an error also does.
 type Reader struct {
-	ctx     context.Context
-	client  *transport.Client
-	addr    string
-	method  string
-	request func(off int64) any
-	off     int64
-	buf     []byte
-	eof     bool
+	chunks chan fetched
+	done   chan struct{}
+	once   sync.Once
+	buf    []byte
+	err    error
 }
 
-// NewReader returns an io.Reader over a chunked remote file.
+type fetched struct {
+	data []byte
+	err  error // io.EOF after the last chunk
+}
+
+// readAhead is how many chunks a Reader fetches before they are read.
+const readAhead = 2
+
+// NewReader returns a Reader over a chunked remote file.
 func NewReader(ctx context.Context, c *transport.Client, addr, method string, request func(off int64) any) *Reader {
-	return &Reader{ctx: ctx, client: c, addr: addr, method: method, request: request}
+	r := &Reader{chunks: make(chan fetched, readAhead), done: make(chan struct{})}
+	go r.fetch(ctx, c, addr, method, request)
+	return r
+}
+
+func (r *Reader) fetch(ctx context.Context, c *transport.Client, addr, method string, request func(off int64) any) {
+	defer close(r.chunks)
+	var off int64
+	for {
+		var ch protocol.Chunk
+		f := fetched{}
+		if err := c.Call(ctx, addr, method, request(off), &ch); err != nil {
+			f.err = err
+		} else if len(ch.Data) == 0 && !ch.EOF {
+			f.err = fmt.Errorf("%s %s: empty chunk at offset %d", addr, method, off)
+		} else {
+			f.data = ch.Data
+			off += int64(len(ch.Data))
+		}
+		select {
+		case r.chunks <- f:
+		case <-r.done:
+			return
+		}
+		if f.err != nil {
+			return
+		}
+		if ch.EOF {
+			select {
+			case r.chunks <- fetched{err: io.EOF}:
+			case <-r.done:
+			}
+			return
+		}
+	}
 }
 
 // Read implements io.Reader.
 func (r *Reader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
-		if r.eof {
-			return 0, io.EOF
+		if r.err != nil {
+			return 0, r.err
 		}
-		var c protocol.Chunk
-		if err := r.client.Call(r.ctx, r.addr, r.method, r.request(r.off), &c); err != nil {
-			return 0, err
+		f, ok := <-r.chunks
+		if !ok {
+			r.err = io.ErrUnexpectedEOF
+			continue
 		}
-		r.off += int64(len(c.Data))
-		r.buf, r.eof = c.Data, c.EOF
-		if len(c.Data) == 0 && !c.EOF {
-			return 0, fmt.Errorf("%s %s: empty chunk at offset %d", r.addr, r.method, r.off)
-		}
+		r.buf, r.err = f.data, f.err
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
 	return n, nil
+}
+
+// Close stops fetching ahead.
+func (r *Reader) Close() error {
+	r.once.Do(func() { close(r.done) })
+	return nil
 }
 
 // WriteFileAtomic writes a file by streaming into a temporary name in the

@@ -184,9 +184,11 @@ func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial
 		defer f.Close()
 		src = f
 	} else {
-		src = NewReader(ctx, g.client, pt.RPC, protocol.MethodPartialRead, func(off int64) any {
+		remote := NewReader(ctx, g.client, pt.RPC, protocol.MethodPartialRead, func(off int64) any {
 			return &protocol.PartialRead{Job: k.job, Task: pt.Task, Attempt: pt.Attempt, Partition: k.p, Offset: off}
 		})
+		defer remote.Close()
+		src = remote
 	}
 	if g.Fetched != nil && pt.Node != g.self {
 		src = &CountingReader{R: src, Count: g.Fetched}
