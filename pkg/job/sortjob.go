@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"sort"
-	"strings"
 )
 
 // sortJob prints every input line (without its '\n'; a last line without '\n' is still a line)
@@ -75,7 +74,7 @@ func (j sortJob) NewMapper(spec *Spec, env MapEnv) (Mapper, error) {
 	if err := checkBounds(spec); err != nil {
 		return nil, err
 	}
-	m := &sortMapper{spec: spec, index: make(map[string]int32)}
+	m := &sortMapper{spec: spec}
 	m.spill = newSpiller(spec, env, m, j.Combine)
 	return m, nil
 }
@@ -97,13 +96,15 @@ func rangePartition(bounds []string, key string, r int) int {
 	return min(p, max(r-1, 0))
 }
 
-// sortMapper counts each distinct line.
+// sortMapper keeps the lines it is given and sorts them when its output
+// is asked for; equal lines, adjacent once sorted, are counted then. (A
+// hash table to combine them as they come costs more than it saves: most
+// lines of most inputs are distinct.)
 type sortMapper struct {
 	spec   *Spec
 	spill  *spiller
-	index  map[string]int32
 	lines  []string
-	counts []int64
+	counts []int64 // per distinct line, once sorted
 }
 
 func (m *sortMapper) Map(t Task, r io.Reader) error {
@@ -112,15 +113,8 @@ func (m *sortMapper) Map(t Task, r io.Reader) error {
 		return fmt.Errorf("sort: %w", errNoInput)
 	}
 	err := ForEachLine(r, t.FirstLine, func(_ int64, line []byte) error {
-		if i, ok := m.index[string(line)]; ok {
-			m.counts[i]++
-			return nil
-		}
-		s := string(line)
-		m.index[s] = int32(len(m.lines))
-		m.lines = append(m.lines, s)
-		m.counts = append(m.counts, 1)
-		return m.spill.charge(len(s) + 8 + entryOverhead)
+		m.lines = append(m.lines, string(line))
+		return m.spill.charge(len(line) + 16 + 8)
 	})
 	if err != nil {
 		m.spill.cleanup()
@@ -136,10 +130,37 @@ func (m *sortMapper) Finish(parts []*RecordWriter) error {
 	return m.spill.finish(parts)
 }
 
+// sorted sorts the lines themselves, folds equal ones into counts, and
+// cuts the result at the bounds: range partitions are contiguous in key
+// order, so one sort serves them all.
 func (m *sortMapper) sorted(r int) ([]int32, []int) {
-	return sortEntries(len(m.lines), r,
-		func(i int32) int { return rangePartition(m.spec.Bounds, m.lines[i], r) },
-		func(a, b int32) int { return strings.Compare(m.lines[a], m.lines[b]) })
+	slices.Sort(m.lines)
+	u := 0
+	m.counts = m.counts[:0]
+	for i, l := range m.lines {
+		if i > 0 && l == m.lines[u-1] {
+			m.counts[u-1]++
+			continue
+		}
+		m.lines[u] = l
+		m.counts = append(m.counts, 1)
+		u++
+	}
+	clear(m.lines[u:])
+	m.lines = m.lines[:u]
+	order := make([]int32, u)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	cut := make([]int, r+1)
+	for p := 1; p < r; p++ {
+		cut[p] = u
+		if p-1 < len(m.spec.Bounds) {
+			cut[p], _ = slices.BinarySearch(m.lines, m.spec.Bounds[p-1])
+		}
+	}
+	cut[r] = u
+	return order, cut
 }
 
 func (m *sortMapper) appendRecord(i int32, key, value []byte) ([]byte, []byte) {
@@ -147,7 +168,6 @@ func (m *sortMapper) appendRecord(i int32, key, value []byte) ([]byte, []byte) {
 }
 
 func (m *sortMapper) reset() {
-	m.index = make(map[string]int32)
 	m.lines, m.counts = nil, nil
 }
 
