@@ -42,6 +42,10 @@ type Meta struct {
 	Slots int    `msgpack:"s,omitempty"` // tasks a node runs at once
 	State State  `msgpack:"t,omitempty"`
 	Mode  string `msgpack:"m,omitempty"` // maplb only: "dlbp" or "single"
+	// Boot identifies one run of the process: a member that restarts under
+	// the same name (faster than gossip notices it left) has a new Boot,
+	// and whatever it held in memory is gone.
+	Boot string `msgpack:"b,omitempty"`
 }
 
 // encodeMeta encodes m and checks that it fits the memberlist limit.

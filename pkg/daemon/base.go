@@ -135,6 +135,7 @@ func (b *Base) Start(meta cluster.Meta, ready func() error, mux *http.ServeMux) 
 		}()
 	}
 	meta.RPC, meta.HTTP = b.RPCAddr(), b.HTTPAddr()
+	meta.Boot = randomSuffix() + randomSuffix()
 	cc := b.Gossip
 	cc.Name, cc.BindAddr, cc.Join, cc.Meta = b.Opts.Name, b.Opts.Gossip, b.Opts.Join, meta
 	cc.SecretKey = b.Opts.Secret

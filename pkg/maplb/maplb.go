@@ -57,6 +57,7 @@ type MapLB struct {
 	gone        map[string]time.Time // expired job ids → when they expired
 	lostNodes   map[string]lostNode  // nodes that left lately, for the dashboard
 	leaves      *daemon.Leaves       // departures waiting out their grace period
+	bootOf      map[string]string    // node name → the Boot of the run seen last
 	db          *store.DB
 	dirty       map[string]bool // jobs whose record must be written
 	persistKick chan struct{}
@@ -84,7 +85,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	m := &MapLB{
 		Base: b, mode: mode, layout: shuffle.Layout{Dir: o.DataDir},
 		sched: sched.NewMapScheduler(mode),
-		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
+		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
 		db: db, dirty: map[string]bool{}, persistKick: make(chan struct{}, 1),
 	}
 	if err := m.load(); err != nil {
@@ -201,9 +202,15 @@ func (m *MapLB) memberUp(mem cluster.Member) {
 		return
 	}
 	delete(m.lostNodes, mem.Name)
-	if m.leaves.Back(mem.Name) {
+	if boot, ok := m.bootOf[mem.Name]; ok && boot != mem.Meta.Boot {
+		// Restarted under the same name: what the old process ran is lost.
+		m.Log.Info("node restarted", zap.String("node", mem.Name))
+		m.leaves.Back(mem.Name)
+		m.nodeGone(mem.Name)
+	} else if m.leaves.Back(mem.Name) {
 		m.Log.Info("node back within the grace period: its work stays", zap.String("node", mem.Name))
 	}
+	m.bootOf[mem.Name] = mem.Meta.Boot
 	m.rpcOf[mem.Name] = mem.Meta.RPC
 	m.sched.NodeUp(sched.NodeInfo{Name: mem.Name, Slots: mem.Meta.Slots, Draining: mem.Meta.State == cluster.StateDraining})
 }

@@ -33,6 +33,7 @@ type ReduceLB struct {
 	rpcOf    map[string]string // node name → RPC address
 	dead     map[string]bool   // nodes gossip reported gone, until they rejoin
 	leaves   *daemon.Leaves    // departures waiting out their grace period
+	bootOf   map[string]string // node name → the Boot of the run seen last
 	dirty    map[string]bool   // jobs whose progress maplb has not heard yet
 	kick     chan struct{}
 	db       *store.DB
@@ -67,7 +68,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*ReduceLB, e
 	r := &ReduceLB{
 		Base: b, sched: sched.NewReduceScheduler(),
 		jobs: map[string]*rjob{}, rpcOf: map[string]string{}, dirty: map[string]bool{}, dead: map[string]bool{},
-		kick: make(chan struct{}, 1), leaves: daemon.NewLeaves(o.LeaveGrace),
+		kick: make(chan struct{}, 1), leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{},
 		db: db, unsaved: map[string]bool{}, saveKick: make(chan struct{}, 1),
 	}
 	if err := r.load(); err != nil {
@@ -168,6 +169,13 @@ func (r *ReduceLB) memberUp(m cluster.Member) {
 	if m.Meta.Role != cluster.RoleNode {
 		return
 	}
+	if boot, ok := r.bootOf[m.Name]; ok && boot != m.Meta.Boot && r.sched.HasNode(m.Name) {
+		// Restarted under the same name: its reduce work in memory is gone.
+		r.Log.Info("node restarted", zap.String("node", m.Name))
+		r.leaves.Back(m.Name)
+		r.nodeGone(m.Name)
+	}
+	r.bootOf[m.Name] = m.Meta.Boot
 	r.rpcOf[m.Name] = m.Meta.RPC
 	delete(r.dead, m.Name)
 	r.leaves.Back(m.Name)
