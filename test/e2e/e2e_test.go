@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dlbp/dlbp/internal/corpus"
+	"github.com/dlbp/dlbp/internal/proccluster"
 	"github.com/dlbp/dlbp/internal/reference"
 )
 
@@ -30,31 +31,30 @@ var modes = []string{"dlbp", "single"}
 // testCluster is one maplb in mode dlbp, one reducelb, three nodes with 2 slots each, and a
 // second maplb in mode single joined to the same gossip cluster.
 type testCluster struct {
-	*cluster
+	*proccluster.Cluster
 	lb    map[string]string // mode → maplb RPC address
-	nodes []*proc
+	nodes []*proccluster.Proc
 }
 
 func startCluster(t *testing.T) *testCluster {
 	t.Helper()
-	c := &testCluster{cluster: newCluster(t), lb: map[string]string{}}
-	first := c.start(t, "maplb", "maplb", "--http", "127.0.0.1:0")
-	first.waitServing(t)
-	join := first.addrs.Gossip
+	c := &testCluster{Cluster: newCluster(t), lb: map[string]string{}}
+	first := c.Start(t, "maplb", "maplb", "--http", "127.0.0.1:0")
+	join := first.WaitServing(t).Gossip
 	// Everything else joins the first maplb; start them all, then wait for each.
-	rest := []*proc{
-		c.start(t, "reducelb", "reducelb", "--join", join),
-		c.start(t, "maplb", "maplb-single", "--http", "127.0.0.1:0", "--mode", "single", "--join", join),
+	rest := []*proccluster.Proc{
+		c.Start(t, "reducelb", "reducelb", "--join", join),
+		c.Start(t, "maplb", "maplb-single", "--http", "127.0.0.1:0", "--mode", "single", "--join", join),
 	}
 	for i := 1; i <= 3; i++ {
-		n := c.start(t, "node", fmt.Sprintf("node%d", i), "--join", join, "--slots", "2")
+		n := c.Start(t, "node", fmt.Sprintf("node%d", i), "--join", join, "--slots", "2")
 		c.nodes = append(c.nodes, n)
 		rest = append(rest, n)
 	}
 	for _, p := range rest {
-		p.waitServing(t)
+		p.WaitServing(t)
 	}
-	c.lb["dlbp"], c.lb["single"] = first.addrs.RPC, rest[1].addrs.RPC
+	c.lb["dlbp"], c.lb["single"] = first.Addrs().RPC, rest[1].Addrs().RPC
 	return c
 }
 
@@ -77,32 +77,22 @@ func TestCluster(t *testing.T) {
 	t.Run("node_failure", func(t *testing.T) { c.checkNodeFailure(t) })
 }
 
-// nodeJSON is one entry of `dlbp nodes --json`.
-type nodeJSON struct {
-	Name    string `json:"name"`
-	Role    string `json:"role"`
-	RPC     string `json:"rpc"`
-	State   string `json:"state"`
-	Running int    `json:"running"`
-	Slots   int    `json:"slots"`
-}
-
 // members runs `dlbp nodes --json` against lb; the string explains a failure.
-func members(t *testing.T, lb string) ([]nodeJSON, string) {
+func members(t *testing.T, lb string) ([]proccluster.Member, string) {
 	t.Helper()
 	r := dlbp(t, "nodes", "--lb", lb, "--json")
-	if r.code != 0 {
+	if r.Code != 0 {
 		return nil, r.String()
 	}
-	var ns []nodeJSON
-	if err := json.Unmarshal(r.stdout, &ns); err != nil {
-		return nil, fmt.Sprintf("parsing `dlbp nodes --json`: %v\n%s", err, r.stdout)
+	var ns []proccluster.Member
+	if err := json.Unmarshal(r.Stdout, &ns); err != nil {
+		return nil, fmt.Sprintf("parsing `dlbp nodes --json`: %v\n%s", err, r.Stdout)
 	}
 	return ns, ""
 }
 
 func (c *testCluster) checkNodesAlive(t *testing.T) {
-	lastStart := c.nodes[len(c.nodes)-1].started
+	lastStart := c.nodes[len(c.nodes)-1].Started()
 	for _, mode := range modes {
 		waitUntil(t, joinWithin-time.Since(lastStart), "3 nodes listed alive by the "+mode+" maplb", func() (bool, string) {
 			ns, why := members(t, c.lb[mode])
@@ -116,8 +106,8 @@ func (c *testCluster) checkNodesAlive(t *testing.T) {
 				}
 			}
 			for _, p := range c.nodes {
-				if !alive[p.name] {
-					return false, fmt.Sprintf("%s missing: %+v", p.name, ns)
+				if !alive[p.Name] {
+					return false, fmt.Sprintf("%s missing: %+v", p.Name, ns)
 				}
 			}
 			return true, ""
@@ -141,7 +131,7 @@ func (c *testCluster) wordcount(t *testing.T, mode string, reducers int) {
 	t.Helper()
 	args := append([]string{"submit", "--lb", c.lb[mode], "--job", "wordcount", "--reducers", strconv.Itoa(reducers), "--quiet"}, texts...)
 	r := mustDLBP(t, args...)
-	sameOutput(t, fmt.Sprintf("wordcount mode %s R=%d", mode, reducers), r.stdout, wantWords)
+	sameOutput(t, fmt.Sprintf("wordcount mode %s R=%d", mode, reducers), r.Stdout, wantWords)
 }
 
 func (c *testCluster) checkWordcount(t *testing.T) {
@@ -158,8 +148,8 @@ func (c *testCluster) checkOutputDir(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "out")
 			args := append([]string{"submit", "--lb", c.lb["dlbp"], "--job", "wordcount", "--reducers", strconv.Itoa(reducers),
 				"--quiet", "--output", dir}, texts...)
-			if r := mustDLBP(t, args...); len(r.stdout) != 0 {
-				t.Errorf("--output %s also printed %d bytes on stdout", dir, len(r.stdout))
+			if r := mustDLBP(t, args...); len(r.Stdout) != 0 {
+				t.Errorf("--output %s also printed %d bytes on stdout", dir, len(r.Stdout))
 			}
 			parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
 			if err != nil {
@@ -199,15 +189,6 @@ func (c *testCluster) checkOutputDir(t *testing.T) {
 	}
 }
 
-// lines splits s after each '\n', without the empty string that follows a final '\n'.
-func lines(s string) []string {
-	ls := strings.SplitAfter(s, "\n")
-	if ls[len(ls)-1] == "" {
-		ls = ls[:len(ls)-1]
-	}
-	return ls
-}
-
 func (c *testCluster) checkSum(t *testing.T) {
 	var want bytes.Buffer
 	if err := reference.SumRange("1", "100000000", &want); err != nil {
@@ -237,20 +218,20 @@ func (c *testCluster) checkSum(t *testing.T) {
 		lb := c.lb[mode]
 		t.Run(mode+"/range", func(t *testing.T) {
 			r := mustDLBP(t, "submit", "--lb", lb, "--job", "sum", "--param", "range=1..100000000", "--quiet")
-			sameOutput(t, "sum range=1..100000000", r.stdout, want.Bytes())
+			sameOutput(t, "sum range=1..100000000", r.Stdout, want.Bytes())
 		})
 		t.Run(mode+"/integers", func(t *testing.T) {
 			r := mustDLBP(t, "submit", "--lb", lb, "--job", "sum", "--reducers", "2", "--quiet", ints)
-			sameOutput(t, "sum of integers", r.stdout, wantInts.Bytes())
+			sameOutput(t, "sum of integers", r.Stdout, wantInts.Bytes())
 		})
 		t.Run(mode+"/bad_record", func(t *testing.T) {
 			r := dlbp(t, "submit", "--lb", lb, "--job", "sum", "--quiet", bad)
-			if r.code != 1 {
-				t.Errorf("exit %d, want 1 (job failed); stdout %q; %v", r.code, r.stdout, r)
+			if r.Code != 1 {
+				t.Errorf("exit %d, want 1 (job failed); stdout %q; %v", r.Code, r.Stdout, r)
 			}
 			for _, s := range []string{bad + ":2", "12x"} {
-				if !strings.Contains(string(r.stderr), s) {
-					t.Errorf("stderr does not name %q: %q", s, r.stderr)
+				if !strings.Contains(string(r.Stderr), s) {
+					t.Errorf("stderr does not name %q: %q", s, r.Stderr)
 				}
 			}
 		})
@@ -259,32 +240,7 @@ func (c *testCluster) checkSum(t *testing.T) {
 }
 
 // statusJSON is the part of `dlbp status --json` the test reads.
-type statusJSON struct {
-	ID       string     `json:"id"`
-	Job      string     `json:"job"`
-	State    string     `json:"state"`
-	Error    string     `json:"error"`
-	Maps     []taskJSON `json:"maps"`
-	Reduces  []taskJSON `json:"reduces"`
-	Reducers []struct {
-		Partition int    `json:"partition"`
-		Node      string `json:"node"`
-		Picked    string `json:"picked"`
-		Reason    string `json:"reason"`
-	} `json:"reducers"`
-}
-
-type taskJSON struct {
-	Task     int    `json:"task"`
-	State    string `json:"state"`
-	Attempts []struct {
-		Node   string `json:"node"`
-		Start  string `json:"start"`
-		End    string `json:"end"`
-		State  string `json:"state"`
-		Reason string `json:"reason"`
-	} `json:"attempts"`
-}
+type statusJSON = proccluster.Status
 
 // detachedWordcount submits a wordcount with --detach, checks `dlbp wait`'s output against
 // the reference, and returns the job's `dlbp status --json`.
@@ -292,22 +248,22 @@ func (c *testCluster) detachedWordcount(t *testing.T, mode string, reducers int)
 	t.Helper()
 	lb := c.lb[mode]
 	args := append([]string{"submit", "--lb", lb, "--job", "wordcount", "--reducers", strconv.Itoa(reducers), "--detach"}, texts...)
-	id := strings.TrimSpace(string(mustDLBP(t, args...).stdout))
+	id := strings.TrimSpace(string(mustDLBP(t, args...).Stdout))
 	if id == "" || strings.ContainsAny(id, " \n") {
 		t.Fatalf("submit --detach printed %q, want one job id", id)
 	}
 	r := mustDLBP(t, "wait", id, "--lb", lb, "--quiet")
-	sameOutput(t, "dlbp wait "+id, r.stdout, wantWords)
+	sameOutput(t, "dlbp wait "+id, r.Stdout, wantWords)
 	r = mustDLBP(t, "status", id, "--lb", lb, "--json")
 	var st statusJSON
-	if err := json.Unmarshal(r.stdout, &st); err != nil {
-		t.Fatalf("parsing `dlbp status %s --json`: %v\n%s", id, err, r.stdout)
+	if err := json.Unmarshal(r.Stdout, &st); err != nil {
+		t.Fatalf("parsing `dlbp status %s --json`: %v\n%s", id, err, r.Stdout)
 	}
 	if st.ID != id || st.Job != "wordcount" || st.State != "succeeded" {
 		t.Errorf("status: id %q job %q state %q (error %q), want %q wordcount succeeded", st.ID, st.Job, st.State, st.Error, id)
 	}
 	if len(st.Maps) == 0 {
-		t.Errorf("status lists no map tasks:\n%s", r.stdout)
+		t.Errorf("status lists no map tasks:\n%s", r.Stdout)
 	}
 	return st
 }
@@ -375,46 +331,46 @@ func (c *testCluster) checkClientErrors(t *testing.T) {
 	lb := c.lb["dlbp"]
 	t.Run("unreachable", func(t *testing.T) {
 		r := dlbp(t, append([]string{"submit", "--lb", "127.0.0.1:1", "--job", "wordcount", "--quiet"}, texts[0])...)
-		if r.code != 3 {
-			t.Errorf("exit %d, want 3; %v", r.code, r)
+		if r.Code != 3 {
+			t.Errorf("exit %d, want 3; %v", r.Code, r)
 		}
 	})
 	t.Run("unknown_job", func(t *testing.T) {
 		r := dlbp(t, "submit", "--lb", lb, "--job", "nosuchjob", "--quiet", texts[0])
-		if r.code != 2 {
-			t.Errorf("exit %d, want 2; %v", r.code, r)
+		if r.Code != 2 {
+			t.Errorf("exit %d, want 2; %v", r.Code, r)
 		}
 	})
 	t.Run("missing_input", func(t *testing.T) {
 		missing := filepath.Join(t.TempDir(), "no-such-file.txt")
 		r := dlbp(t, "submit", "--lb", lb, "--job", "wordcount", "--quiet", texts[0], missing)
-		if r.code != 2 {
-			t.Errorf("exit %d, want 2; %v", r.code, r)
+		if r.Code != 2 {
+			t.Errorf("exit %d, want 2; %v", r.Code, r)
 		}
-		if !strings.Contains(string(r.stderr), missing) {
-			t.Errorf("stderr does not name %s: %q", missing, r.stderr)
+		if !strings.Contains(string(r.Stderr), missing) {
+			t.Errorf("stderr does not name %s: %q", missing, r.Stderr)
 		}
 	})
 }
 
 func (c *testCluster) checkNodeFailure(t *testing.T) {
 	victim := c.nodes[len(c.nodes)-1]
-	victim.kill(t)
+	c.Kill9(t, victim.Name)
 	killed := time.Now()
 	for _, mode := range modes {
-		waitUntil(t, goneWithin-time.Since(killed), victim.name+" gone from the "+mode+" maplb's `dlbp nodes`", func() (bool, string) {
+		waitUntil(t, goneWithin-time.Since(killed), victim.Name+" gone from the "+mode+" maplb's `dlbp nodes`", func() (bool, string) {
 			ns, why := members(t, c.lb[mode])
 			if ns == nil {
 				return false, why
 			}
 			for _, n := range ns {
-				if n.Name == victim.name {
+				if n.Name == victim.Name {
 					return false, fmt.Sprintf("%+v", n)
 				}
 			}
 			return true, ""
 		})
-		t.Logf("%s gone from the %s maplb's list %v after kill -9", victim.name, mode, time.Since(killed).Round(time.Millisecond))
+		t.Logf("%s gone from the %s maplb's list %v after kill -9", victim.Name, mode, time.Since(killed).Round(time.Millisecond))
 	}
 	t.Run("dlbp/R=3", func(t *testing.T) { c.wordcount(t, "dlbp", 3) })
 	t.Run("single/R=1", func(t *testing.T) { c.wordcount(t, "single", 1) })

@@ -134,7 +134,7 @@ func (c *testCluster) checkIndexer(t *testing.T) {
 	for _, mode := range modes {
 		for _, r := range jobReducers {
 			t.Run(fmt.Sprintf("%s/R=%d", mode, r), func(t *testing.T) {
-				got := mustDLBP(t, submitArgs(c.lb[mode], "indexer", r, nil, paths)...).stdout
+				got := mustDLBP(t, submitArgs(c.lb[mode], "indexer", r, nil, paths)...).Stdout
 				sameOutput(t, fmt.Sprintf("indexer mode %s R=%d vs internal/reference", mode, r), got, want)
 			})
 		}
@@ -156,7 +156,7 @@ func (c *testCluster) checkGrep(t *testing.T) {
 			for _, mode := range modes {
 				for _, r := range jobReducers {
 					t.Run(fmt.Sprintf("%s/R=%d", mode, r), func(t *testing.T) {
-						got := mustDLBP(t, submitArgs(c.lb[mode], "grep", r, []string{"--param", "pattern=" + p.re}, paths)...).stdout
+						got := mustDLBP(t, submitArgs(c.lb[mode], "grep", r, []string{"--param", "pattern=" + p.re}, paths)...).Stdout
 						sameOutput(t, fmt.Sprintf("grep %q mode %s R=%d vs internal/reference", p.re, mode, r), got, want)
 						t.Run("vs_grep", func(t *testing.T) {
 							grepTool.skipIfAbsent(t)
@@ -185,7 +185,7 @@ func (c *testCluster) checkSort(t *testing.T) {
 	for _, mode := range modes {
 		for _, r := range jobReducers {
 			t.Run(fmt.Sprintf("%s/R=%d", mode, r), func(t *testing.T) {
-				got := mustDLBP(t, submitArgs(c.lb[mode], "sort", r, nil, paths)...).stdout
+				got := mustDLBP(t, submitArgs(c.lb[mode], "sort", r, nil, paths)...).Stdout
 				what := fmt.Sprintf("sort mode %s R=%d", mode, r)
 				sameOutput(t, what+" vs internal/reference", got, want)
 				vsSort(t, what, got)
@@ -194,7 +194,7 @@ func (c *testCluster) checkSort(t *testing.T) {
 		const r = 4
 		t.Run(fmt.Sprintf("%s/output_dir_R=%d", mode, r), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "out")
-			if out := mustDLBP(t, submitArgs(c.lb[mode], "sort", r, []string{"--output", dir}, paths)...).stdout; len(out) != 0 {
+			if out := mustDLBP(t, submitArgs(c.lb[mode], "sort", r, []string{"--output", dir}, paths)...).Stdout; len(out) != 0 {
 				t.Errorf("--output %s also printed %d bytes on stdout", dir, len(out))
 			}
 			got := catParts(t, dir, r, true)
@@ -273,8 +273,8 @@ func (c *testCluster) checkStdin(t *testing.T) {
 	wantSort := refOutput(t, "sort", func(w io.Writer) error { return reference.Sort([]string{stdinFile}, w) })
 	for _, mode := range modes {
 		t.Run(mode+"/grep", func(t *testing.T) {
-			got := mustDLBPIO(t, clientIO{stdin: openFile(t, stdinFile)},
-				submitArgs(c.lb[mode], "grep", 2, []string{"--param", "pattern=" + pattern}, files)...).stdout
+			got := mustDLBPIO(t, clientIO{Stdin: openFile(t, stdinFile)},
+				submitArgs(c.lb[mode], "grep", 2, []string{"--param", "pattern=" + pattern}, files)...).Stdout
 			what := fmt.Sprintf("grep %q %s (stdin: %s) mode %s", pattern, strings.Join(files, " "), stdinFile, mode)
 			sameOutput(t, what+" vs internal/reference", got, want)
 			t.Run("vs_grep", func(t *testing.T) {
@@ -283,7 +283,7 @@ func (c *testCluster) checkStdin(t *testing.T) {
 			})
 		})
 		t.Run(mode+"/sort", func(t *testing.T) {
-			got := mustDLBPIO(t, clientIO{stdin: openFile(t, stdinFile)}, submitArgs(c.lb[mode], "sort", 3, nil, []string{"-"})...).stdout
+			got := mustDLBPIO(t, clientIO{Stdin: openFile(t, stdinFile)}, submitArgs(c.lb[mode], "sort", 3, nil, []string{"-"})...).Stdout
 			sameOutput(t, fmt.Sprintf("sort - (stdin: %s) mode %s vs internal/reference", stdinFile, mode), got, wantSort)
 		})
 	}
@@ -320,7 +320,7 @@ func (c *testCluster) checkOutputDirAgain(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			lb := c.lb[mode]
 			args := append([]string{"submit", "--lb", lb, "--job", "sort", "--reducers", strconv.Itoa(r), "--detach"}, paths...)
-			id := strings.TrimSpace(string(mustDLBP(t, args...).stdout))
+			id := strings.TrimSpace(string(mustDLBP(t, args...).Stdout))
 			tmp := t.TempDir()
 			first, second := filepath.Join(tmp, "first"), filepath.Join(tmp, "second")
 			mustDLBP(t, "wait", id, "--lb", lb, "--quiet", "--output", first)
@@ -328,7 +328,7 @@ func (c *testCluster) checkOutputDirAgain(t *testing.T) {
 			cat := catParts(t, first, r, true)
 			mustDLBP(t, "wait", id, "--lb", lb, "--quiet", "--output", second)
 			sameDir(t, "dlbp wait --output, a second time", second, result)
-			again := mustDLBP(t, "wait", id, "--lb", lb, "--quiet").stdout
+			again := mustDLBP(t, "wait", id, "--lb", lb, "--quiet").Stdout
 			sameOutput(t, "dlbp wait (stdout) after two --output fetches vs cat DIR/part-*", again, cat)
 
 			t.Run("refuses_non_empty", func(t *testing.T) {
@@ -338,11 +338,11 @@ func (c *testCluster) checkOutputDirAgain(t *testing.T) {
 					submitArgs(lb, "sort", r, []string{"--output", first}, paths),
 				} {
 					res := dlbp(t, try...)
-					if res.code != 2 {
-						t.Errorf("exit %d, want 2 (usage: %s is not empty); %v", res.code, first, res)
+					if res.Code != 2 {
+						t.Errorf("exit %d, want 2 (usage: %s is not empty); %v", res.Code, first, res)
 					}
-					if !strings.Contains(string(res.stderr), "--force") {
-						t.Errorf("stderr does not mention --force: %q", res.stderr)
+					if !strings.Contains(string(res.Stderr), "--force") {
+						t.Errorf("stderr does not mention --force: %q", res.Stderr)
 					}
 					sameDir(t, strings.Join(try, " ")+" refused", first, result)
 				}
@@ -374,7 +374,7 @@ func (c *testCluster) checkOutputDirAgain(t *testing.T) {
 func jobCount(t *testing.T, lb string) int {
 	t.Helper()
 	var jobs []statusJSON
-	out := mustDLBP(t, "jobs", "--lb", lb, "--json").stdout
+	out := mustDLBP(t, "jobs", "--lb", lb, "--json").Stdout
 	if err := json.Unmarshal(out, &jobs); err != nil {
 		t.Fatalf("parsing `dlbp jobs --json`: %v\n%s", err, out)
 	}

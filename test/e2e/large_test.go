@@ -103,7 +103,7 @@ func TestLarge(t *testing.T) {
 							// Range-partitioned: `cat DIR/part-*` is the whole sorted output.
 							what += ", --output DIR: cat DIR/part-*"
 							took = timed(func() {
-								mustDLBPIO(t, clientIO{timeout: timeout}, submitArgs(c.lb[mode], j.name, r, []string{"--output", got}, inputs)...)
+								mustDLBPIO(t, clientIO{Timeout: timeout}, submitArgs(c.lb[mode], j.name, r, []string{"--output", got}, inputs)...)
 							})
 							parts := partFiles(t, got, r)
 							open = func() io.Reader { return multiOpen(t, parts) }
@@ -114,7 +114,7 @@ func TestLarge(t *testing.T) {
 								t.Fatal(err)
 							}
 							took = timed(func() {
-								mustDLBPIO(t, clientIO{stdout: f, timeout: timeout}, submitArgs(c.lb[mode], j.name, r, j.params, inputs)...)
+								mustDLBPIO(t, clientIO{Stdout: f, Timeout: timeout}, submitArgs(c.lb[mode], j.name, r, j.params, inputs)...)
 							})
 							if err := f.Close(); err != nil {
 								t.Fatal(err)

@@ -5,14 +5,13 @@ package e2e
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/dlbp/dlbp/internal/corpus"
+	"github.com/dlbp/dlbp/internal/proccluster"
 	"github.com/dlbp/dlbp/internal/reference"
 )
 
@@ -35,7 +34,7 @@ func TestMain(m *testing.M) {
 }
 
 func setUp(m *testing.M) (int, error) {
-	root, err := moduleRoot()
+	root, err := proccluster.ModuleRoot()
 	if err != nil {
 		return 0, err
 	}
@@ -46,13 +45,8 @@ func setUp(m *testing.M) (int, error) {
 	defer os.RemoveAll(scratchDir)
 
 	binDir = filepath.Join(scratchDir, "bin")
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
+	if err := proccluster.Build(root, binDir); err != nil {
 		return 0, err
-	}
-	build := exec.Command("go", "build", "-o", binDir+string(filepath.Separator), "./cmd/...")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("go build ./cmd/... in %s: %w\n%s", root, err, out)
 	}
 
 	texts, textsKind, err = textInputs(root)
@@ -65,24 +59,6 @@ func setUp(m *testing.M) (int, error) {
 	}
 	wantWords = want.Bytes()
 	return m.Run(), nil
-}
-
-// moduleRoot walks up from the working directory to the directory that holds go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // textInputs returns the Gutenberg texts next to the module when they are there, else a
