@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -56,12 +57,13 @@ type Base struct {
 	// Gossip overrides memberlist timings (tests use fast ones).
 	Gossip cluster.Config
 
-	rpcL  net.Listener
-	httpL net.Listener
-	http  *http.Server
-	ready func() error
-	wg    sync.WaitGroup
-	once  sync.Once
+	rpcL    net.Listener
+	httpL   net.Listener
+	http    *http.Server
+	ready   func() error
+	wg      sync.WaitGroup
+	once    sync.Once
+	stopped chan struct{} // closed by Stop
 }
 
 // NewBase opens the daemon's RPC listener (so its address is known before
@@ -76,7 +78,7 @@ func NewBase(o Options, log *zap.Logger, gossip cluster.Config) (*Base, error) {
 		return nil, fmt.Errorf("rpc listen on %s: %w", o.RPC, err)
 	}
 	b := &Base{
-		Opts: o, Log: log, rpcL: l, Gossip: gossip, Metrics: NewMetrics(),
+		Opts: o, Log: log, rpcL: l, Gossip: gossip, Metrics: NewMetrics(), stopped: make(chan struct{}),
 		Server: transport.NewServer(transport.ServerConfig{Secret: o.Secret, TLS: o.ServerTLS, Logger: log.Named("rpc")}),
 		Client: transport.NewClient(transport.ClientConfig{Secret: o.Secret, TLS: o.ClientTLS, Logger: log.Named("rpc-client")}),
 	}
@@ -138,6 +140,10 @@ func (b *Base) Start(meta cluster.Meta, ready func() error, mux *http.ServeMux) 
 	meta.Boot = randomSuffix() + randomSuffix()
 	cc := b.Gossip
 	cc.Name, cc.BindAddr, cc.Join, cc.Meta = b.Opts.Name, b.Opts.Gossip, b.Opts.Join, meta
+	// A daemon restarted on its data directory also tries the members it
+	// knew: a maplb that is its cluster's seed has no --join, and the others
+	// would otherwise not hear of its new run until their next push/pull.
+	cc.Join = append(append([]string(nil), cc.Join...), b.knownPeers()...)
 	cc.SecretKey = b.Opts.Secret
 	cc.Logger = b.Log.Named("gossip")
 	c, err := cluster.New(cc)
@@ -153,7 +159,60 @@ func (b *Base) Start(meta cluster.Meta, ready func() error, mux *http.ServeMux) 
 		}
 	}
 	b.gossipGauges()
+	b.wg.Add(1)
+	go b.rememberPeers()
 	return b.writeAddrs()
+}
+
+// peersFile keeps the gossip addresses of the members last seen.
+func (b *Base) peersFile() string { return filepath.Join(b.Opts.DataDir, "peers.json") }
+
+// knownPeers returns the gossip addresses remembered from an earlier run.
+func (b *Base) knownPeers() []string {
+	data, err := os.ReadFile(b.peersFile())
+	if err != nil {
+		return nil
+	}
+	var peers []string
+	if json.Unmarshal(data, &peers) != nil {
+		return nil
+	}
+	return peers
+}
+
+// rememberPeers writes the other members' gossip addresses to the data
+// directory when they change (checked five times a second), for a later
+// restart.
+func (b *Base) rememberPeers() {
+	defer b.wg.Done()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	var last string
+	for {
+		select {
+		case <-t.C:
+		case <-b.stopped:
+			return
+		}
+		var peers []string
+		for _, m := range b.Cluster.Members() {
+			if m.Name != b.Opts.Name {
+				peers = append(peers, m.Gossip)
+			}
+		}
+		if len(peers) == 0 {
+			continue
+		}
+		sort.Strings(peers)
+		data, _ := json.Marshal(peers)
+		if string(data) == last {
+			continue
+		}
+		tmp := b.peersFile() + ".tmp"
+		if os.WriteFile(tmp, data, 0o644) == nil && os.Rename(tmp, b.peersFile()) == nil {
+			last = string(data)
+		}
+	}
 }
 
 // advertised replaces unspecified hosts (0.0.0.0, ::) in the RPC and HTTP
@@ -274,6 +333,7 @@ func (b *Base) StopSoon() {
 // finish until ctx ends), then the client.
 func (b *Base) Stop(ctx context.Context) {
 	b.once.Do(func() {
+		close(b.stopped)
 		if b.Cluster != nil {
 			b.Cluster.Shutdown()
 		}
