@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -369,50 +370,67 @@ func (r *ReduceLB) sendProgress() {
 			return
 		case <-r.kick:
 		}
-		for {
-			r.mu.Lock()
-			var id string
-			for k := range r.dirty {
-				id = k
-				break
+		// Every changed job gets one try per round, so that a maplb that is
+		// down (or a bogus address) delays nobody else's news.
+		r.mu.Lock()
+		ids := sortedKeys(r.dirty)
+		clear(r.dirty)
+		r.mu.Unlock()
+		failed := false
+		for _, id := range ids {
+			if !r.sendProgressOf(id) {
+				failed = true
 			}
-			if id == "" {
-				r.mu.Unlock()
-				break
-			}
-			delete(r.dirty, id)
-			j := r.jobs[id]
-			if j == nil {
-				r.mu.Unlock()
-				continue
-			}
-			tasks, picks := r.sched.Status(id)
-			msg := &protocol.ReduceProgress{Job: id, Reduces: tasks, Reducers: picks, Rerun: j.rerun, Done: j.done, Failed: j.fail}
-			for p := 0; p < j.spec.Reducers; p++ {
-				if loc, ok := j.parts[p]; ok {
-					msg.Parts = append(msg.Parts, loc)
-				}
-			}
-			addr := j.maplb
-			r.mu.Unlock()
-			if r.send(addr, protocol.MethodReduceProgress, msg, zap.String("job", id)) {
-				r.mu.Lock()
-				if j := r.jobs[id]; j != nil && len(j.rerun) >= len(msg.Rerun) {
-					j.rerun = j.rerun[len(msg.Rerun):]
-				}
-				r.mu.Unlock()
-				continue
-			}
-			// maplb is down or restarting: keep the news and try again.
-			r.mu.Lock()
-			if _, ok := r.jobs[id]; ok {
-				r.dirty[id] = true
-			}
-			r.mu.Unlock()
+		}
+		if failed {
 			r.retryProgressLater()
-			break
 		}
 	}
+}
+
+// sendProgressOf sends one job's progress once; a job whose maplb did not
+// take it is marked for the next round.
+func (r *ReduceLB) sendProgressOf(id string) bool {
+	r.mu.Lock()
+	j := r.jobs[id]
+	if j == nil {
+		r.mu.Unlock()
+		return true
+	}
+	tasks, picks := r.sched.Status(id)
+	msg := &protocol.ReduceProgress{Job: id, Reduces: tasks, Reducers: picks, Rerun: j.rerun, Done: j.done, Failed: j.fail}
+	for p := 0; p < j.spec.Reducers; p++ {
+		if loc, ok := j.parts[p]; ok {
+			msg.Parts = append(msg.Parts, loc)
+		}
+	}
+	addr := j.maplb
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	err := r.Client.Call(ctx, addr, protocol.MethodReduceProgress, msg, nil)
+	cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		if _, ok := r.jobs[id]; ok && r.ctx.Err() == nil {
+			r.Log.Debug("progress not delivered; trying again", zap.String("job", id), zap.String("to", addr), zap.Error(err))
+			r.dirty[id] = true
+		}
+		return false
+	}
+	if j := r.jobs[id]; j != nil && len(j.rerun) >= len(msg.Rerun) {
+		j.rerun = j.rerun[len(msg.Rerun):]
+	}
+	return true
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // retryProgressLater kicks the progress sender again after a pause.
