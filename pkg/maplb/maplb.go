@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -712,6 +713,9 @@ func (m *MapLB) partReduced(id string, p int, size int64, err error, _ bool) {
 	a.State = sched.AttemptDone
 	m.Metrics.TasksFinished.WithLabelValues("reduce", "done").Inc()
 	j.reduces[p].State = sched.TaskDone
+	// A partition may be reported twice (its gathering restarted after a
+	// lost node): it counts once.
+	j.parts = slices.DeleteFunc(j.parts, func(l protocol.PartLocation) bool { return l.Partition == p })
 	j.parts = append(j.parts, protocol.PartLocation{Partition: p, Node: m.Opts.Name, RPC: m.RPCAddr(), Size: size})
 	if len(j.parts) == j.spec.Reducers {
 		m.endJob(j, protocol.StateSucceeded, "")
