@@ -6,6 +6,8 @@
 # non-zero at the end.
 #
 #   scripts/fuzz.sh [SECONDS]
+#
+# FUZZ_PARALLEL=N limits the fuzzing workers (default: one per core).
 set -euo pipefail
 secs=${1:-600}
 cd "$(dirname "$0")/.."
@@ -17,7 +19,7 @@ for pkg in $(go list ./...); do
 		echo "== $pkg $target (${secs}s)"
 		log=$(mktemp)
 		status=0
-		go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "${secs}s" 2>&1 | tee "$log" || status=$?
+		go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "${secs}s" ${FUZZ_PARALLEL:+-parallel "$FUZZ_PARALLEL"} 2>&1 | tee "$log" || status=$?
 		execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)
 		result=ok
 		if [ "$status" -ne 0 ]; then
