@@ -56,6 +56,8 @@ type Base struct {
 	Metrics *Metrics
 	// Gossip overrides memberlist timings (tests use fast ones).
 	Gossip cluster.Config
+	// Boot identifies this run of the process (cluster.Meta.Boot).
+	Boot string
 
 	rpcL    net.Listener
 	httpL   net.Listener
@@ -79,6 +81,7 @@ func NewBase(o Options, log *zap.Logger, gossip cluster.Config) (*Base, error) {
 	}
 	b := &Base{
 		Opts: o, Log: log, rpcL: l, Gossip: gossip, Metrics: NewMetrics(), stopped: make(chan struct{}),
+		Boot:   randomSuffix() + randomSuffix(),
 		Server: transport.NewServer(transport.ServerConfig{Secret: o.Secret, TLS: o.ServerTLS, Logger: log.Named("rpc")}),
 		Client: transport.NewClient(transport.ClientConfig{Secret: o.Secret, TLS: o.ClientTLS, Logger: log.Named("rpc-client")}),
 	}
@@ -137,7 +140,7 @@ func (b *Base) Start(meta cluster.Meta, ready func() error, mux *http.ServeMux) 
 		}()
 	}
 	meta.RPC, meta.HTTP = b.RPCAddr(), b.HTTPAddr()
-	meta.Boot = randomSuffix() + randomSuffix()
+	meta.Boot = b.Boot
 	cc := b.Gossip
 	cc.Name, cc.BindAddr, cc.Join, cc.Meta = b.Opts.Name, b.Opts.Gossip, b.Opts.Join, meta
 	// A daemon restarted on its data directory also tries the members it

@@ -59,15 +59,19 @@ type Options struct {
 	ResultKeep  time.Duration `yaml:"-"`
 	// LeaveGrace is how long the load balancers wait before a node that
 	// left without draining is treated as gone (DefaultLeaveGrace).
-	LeaveGrace  time.Duration `yaml:"-"`
-	MaxJobBytes int64         `yaml:"-"`
+	LeaveGrace time.Duration `yaml:"-"`
+	// ProbeInterval is how often the load balancers probe each node's
+	// service (DefaultProbeInterval); a refused connection moves the
+	// node's work at once.
+	ProbeInterval time.Duration `yaml:"-"`
+	MaxJobBytes   int64         `yaml:"-"`
 }
 
 // Defaults returns the options a daemon of role has with no flags: all on
 // loopback, nodes and reducelb joining the default maplb gossip address.
 func Defaults(role cluster.Role) Options {
 	o := Options{Role: role, LogLevel: "info", LogFormat: "console", Slots: 2, Memory: "256MiB", MemoryBytes: 256 << 20, Mode: "dlbp", ResultTTL: "24h", ResultKeep: 24 * time.Hour,
-		MaxJobInput: "1TiB", MaxJobBytes: 1 << 40, MaxClientJobs: 64, LeaveGrace: DefaultLeaveGrace}
+		MaxJobInput: "1TiB", MaxJobBytes: 1 << 40, MaxClientJobs: 64, LeaveGrace: DefaultLeaveGrace, ProbeInterval: DefaultProbeInterval}
 	switch role {
 	case cluster.RoleMapLB:
 		o.RPC, o.Gossip, o.HTTP = "127.0.0.1:7070", "127.0.0.1:7946", "127.0.0.1:7071"

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,7 +37,7 @@ func Main(role cluster.Role, args []string, stderr io.Writer, start func(*Option
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", role, errors.Unwrap(err))
+		fmt.Fprintf(stderr, "%s: %s\n", role, strings.TrimPrefix(err.Error(), ErrUsage.Error()+": "))
 		return 2
 	}
 	log, err := NewLogger(o.LogLevel, o.LogFormat)

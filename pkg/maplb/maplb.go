@@ -59,6 +59,7 @@ type MapLB struct {
 	lostNodes   map[string]lostNode  // nodes that left lately, for the dashboard
 	leaves      *daemon.Leaves       // departures waiting out their grace period
 	bootOf      map[string]string    // node name → the Boot of the run seen last
+	deadBoot    map[string]string    // node name → a run its probe proved gone
 	db          *store.DB
 	dirty       map[string]bool // jobs whose record must be written
 	persistKick chan struct{}
@@ -86,7 +87,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	m := &MapLB{
 		Base: b, mode: mode, layout: shuffle.Layout{Dir: o.DataDir},
 		sched: sched.NewMapScheduler(mode),
-		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
+		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, deadBoot: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
 		db: db, dirty: map[string]bool{}, persistKick: make(chan struct{}, 1),
 	}
 	if err := m.load(); err != nil {
@@ -138,11 +139,32 @@ func (m *MapLB) Start() error {
 		m.memberUp(mem)
 	}
 	m.mu.Unlock()
-	m.wg.Add(3)
+	m.wg.Add(4)
 	go m.followMembers()
 	go m.tick()
 	go m.persister()
+	go func() {
+		defer m.wg.Done()
+		m.WatchNodes(m.ctx, m.Opts.ProbeInterval, m.probedGone)
+	}()
 	return nil
+}
+
+// probedGone moves at once the work of a node whose process its probe
+// proved gone (connection refused, or another run answering), without
+// waiting for gossip and the leave grace period.
+func (m *MapLB) probedGone(t daemon.ProbeTarget, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.bootOf[t.Name] != t.Boot || m.deadBoot[t.Name] == t.Boot {
+		return // a newer run is known, or this one is already counted gone
+	}
+	m.Log.Info("node's service is gone", zap.String("node", t.Name), zap.String("why", reason))
+	m.deadBoot[t.Name] = t.Boot
+	m.lostNodes[t.Name] = lostNode{info: protocol.NodeInfo{Name: t.Name, Role: string(cluster.RoleNode), RPC: t.RPC}, at: time.Now()}
+	m.leaves.Back(t.Name)
+	m.nodeGone(t.Name)
+	m.dispatch()
 }
 
 func (m *MapLB) ready() error {
@@ -199,8 +221,8 @@ func (m *MapLB) nodeGone(name string) {
 
 // memberUp records a node's address and state. m.mu is held.
 func (m *MapLB) memberUp(mem cluster.Member) {
-	if mem.Meta.Role != cluster.RoleNode {
-		return
+	if mem.Meta.Role != cluster.RoleNode || m.deadBoot[mem.Name] == mem.Meta.Boot {
+		return // not a node, or news of a run already proven gone
 	}
 	delete(m.lostNodes, mem.Name)
 	if boot, ok := m.bootOf[mem.Name]; ok && boot != mem.Meta.Boot {
@@ -955,17 +977,24 @@ func (m *MapLB) status(j *mjob) *protocol.JobStatus {
 }
 
 func (m *MapLB) handleNodes(ctx context.Context, _ *protocol.Empty) (*protocol.NodeList, error) {
-	members := m.Cluster.Members()
-	out := &protocol.NodeList{Nodes: make([]protocol.NodeInfo, len(members))}
+	out := &protocol.NodeList{}
+	m.mu.Lock()
+	for _, mem := range m.Cluster.Members() {
+		if mem.Meta.Role == cluster.RoleNode && m.deadBoot[mem.Name] == mem.Meta.Boot {
+			continue // its probe knows it gone before gossip does
+		}
+		n := protocol.NodeInfo{Name: mem.Name, Role: string(mem.Meta.Role), RPC: mem.Meta.RPC, State: string(mem.Meta.State), Slots: mem.Meta.Slots}
+		if mem.Meta.Role == cluster.RoleNode {
+			n.Running = m.sched.Running(mem.Name)
+		}
+		out.Nodes = append(out.Nodes, n)
+	}
+	m.mu.Unlock()
 	var wg sync.WaitGroup
-	for i, mem := range members {
-		out.Nodes[i] = protocol.NodeInfo{Name: mem.Name, Role: string(mem.Meta.Role), RPC: mem.Meta.RPC, State: string(mem.Meta.State), Slots: mem.Meta.Slots}
-		if mem.Meta.Role != cluster.RoleNode {
+	for i := range out.Nodes {
+		if out.Nodes[i].Role != string(cluster.RoleNode) {
 			continue
 		}
-		m.mu.Lock()
-		out.Nodes[i].Running = m.sched.Running(mem.Name)
-		m.mu.Unlock()
 		wg.Add(1)
 		go func(n *protocol.NodeInfo) {
 			defer wg.Done()

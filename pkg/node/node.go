@@ -79,7 +79,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 	transport.Handle(s, protocol.MethodReduceAdd, n.handleReduceWork)
 	transport.Handle(s, protocol.MethodJobForget, n.handleForget)
 	transport.Handle(s, protocol.MethodNodeState, func(context.Context, *protocol.Empty) (*protocol.NodeStatus, error) {
-		return &protocol.NodeStatus{Running: n.Running(), Slots: o.Slots}, nil
+		return &protocol.NodeStatus{Running: n.Running(), Slots: o.Slots, Name: o.Name, Boot: n.Boot}, nil
 	})
 	return n, nil
 }

@@ -145,8 +145,10 @@ type NodeList struct {
 
 // NodeStatus is a node's own account of its load.
 type NodeStatus struct {
-	Running int `msgpack:"running"`
-	Slots   int `msgpack:"slots"`
+	Running int    `msgpack:"running"`
+	Slots   int    `msgpack:"slots"`
+	Name    string `msgpack:"name,omitempty"`
+	Boot    string `msgpack:"boot,omitempty"` // the run answering (cluster.Meta.Boot)
 }
 
 // ResultRead reads part Partition of a finished job from Offset. The part

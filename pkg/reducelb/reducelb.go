@@ -35,6 +35,7 @@ type ReduceLB struct {
 	dead     map[string]bool   // nodes gossip reported gone, until they rejoin
 	leaves   *daemon.Leaves    // departures waiting out their grace period
 	bootOf   map[string]string // node name → the Boot of the run seen last
+	deadBoot map[string]string // node name → a run its probe proved gone
 	dirty    map[string]bool   // jobs whose progress maplb has not heard yet
 	kick     chan struct{}
 	db       *store.DB
@@ -69,7 +70,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*ReduceLB, e
 	r := &ReduceLB{
 		Base: b, sched: sched.NewReduceScheduler(),
 		jobs: map[string]*rjob{}, rpcOf: map[string]string{}, dirty: map[string]bool{}, dead: map[string]bool{},
-		kick: make(chan struct{}, 1), leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{},
+		kick: make(chan struct{}, 1), leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, deadBoot: map[string]string{},
 		db: db, unsaved: map[string]bool{}, saveKick: make(chan struct{}, 1),
 	}
 	if err := r.load(); err != nil {
@@ -98,12 +99,30 @@ func (r *ReduceLB) Start() error {
 	}
 	r.resumeAll()
 	r.mu.Unlock()
-	r.wg.Add(4)
+	r.wg.Add(5)
 	go r.finalizeLeaves()
 	go r.followMembers()
 	go r.sendProgress()
 	go r.saver()
+	go func() {
+		defer r.wg.Done()
+		r.WatchNodes(r.ctx, r.Opts.ProbeInterval, r.probedGone)
+	}()
 	return nil
+}
+
+// probedGone moves at once the reduce work of a node whose process its
+// probe proved gone, without waiting for gossip and the grace period.
+func (r *ReduceLB) probedGone(t daemon.ProbeTarget, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bootOf[t.Name] != t.Boot || r.deadBoot[t.Name] == t.Boot {
+		return
+	}
+	r.Log.Info("node's service is gone", zap.String("node", t.Name), zap.String("why", reason))
+	r.deadBoot[t.Name] = t.Boot
+	r.leaves.Back(t.Name)
+	r.nodeGone(t.Name)
 }
 
 func (r *ReduceLB) ready() error {
@@ -167,8 +186,8 @@ func (r *ReduceLB) finalizeLeaves() {
 
 // memberUp records a node's address and state. r.mu is held.
 func (r *ReduceLB) memberUp(m cluster.Member) {
-	if m.Meta.Role != cluster.RoleNode {
-		return
+	if m.Meta.Role != cluster.RoleNode || r.deadBoot[m.Name] == m.Meta.Boot {
+		return // not a node, or news of a run already proven gone
 	}
 	if boot, ok := r.bootOf[m.Name]; ok && boot != m.Meta.Boot && r.sched.HasNode(m.Name) {
 		// Restarted under the same name: its reduce work in memory is gone.

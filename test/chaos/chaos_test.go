@@ -442,6 +442,12 @@ func (c *cluster) runRound(t *testing.T, seed uint64, n, total int, r round, dir
 		time.Since(start).Round(100*time.Millisecond), sub.outcome, detail)
 	if sub.outcome != "OK" {
 		t.Errorf("round %d: %s %s%s", n, id, sub.outcome, detail)
+		if c.KeepLogsIn != "" { // the whole status, to see which attempt or reducer it waits on
+			res := proccluster.Run(t, binDir, proccluster.IO{Timeout: 10 * time.Second}, "status", "--json", "--lb", lb, id)
+			if err := os.MkdirAll(c.KeepLogsIn, 0o755); err == nil {
+				os.WriteFile(filepath.Join(c.KeepLogsIn, "status-"+id+".json"), res.Stdout, 0o644)
+			}
+		}
 	}
 	c.waitHealthy(t)
 	return sub
