@@ -73,6 +73,7 @@ func TestCluster(t *testing.T) {
 	t.Run("grep", func(t *testing.T) { c.checkGrep(t) })
 	t.Run("sort", func(t *testing.T) { c.checkSort(t) })
 	t.Run("stdin", func(t *testing.T) { c.checkStdin(t) })
+	t.Run("progress_terminal", func(t *testing.T) { c.checkProgressTerminal(t) })
 	t.Run("output_dir_again", func(t *testing.T) { c.checkOutputDirAgain(t) })
 	t.Run("node_failure", func(t *testing.T) { c.checkNodeFailure(t) })
 }
