@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -120,15 +121,40 @@ func New(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-// join tries every seed once and reports whether this member now knows
-// another one. Failures are logged at Warn, unless quiet (a retry after a
-// failure already reported), then at Debug.
+// join tries every seed once, all at the same time, and reports whether this
+// member now knows another one; it returns as soon as one seed answered. A
+// seed that accepts connections but never answers (a stopped process) holds
+// up only its own try, up to TCPTimeout, not the whole join. Failures are
+// logged at Warn, unless quiet (a retry after a failure already reported),
+// then at Debug.
 func (c *Cluster) join(quiet bool) bool {
-	n, err := c.ml.Join(c.seeds)
-	if err == nil && c.ml.NumMembers() > 1 {
-		c.log.Info("joined cluster", zap.Int("contacted", n), zap.Int("members", c.ml.NumMembers()))
-		return true
+	type result struct {
+		n   int
+		err error
 	}
+	seeds := slices.Compact(slices.Sorted(slices.Values(c.seeds)))
+	results := make(chan result, len(seeds))
+	for _, seed := range seeds {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			n, err := c.ml.Join([]string{seed})
+			results <- result{n, err}
+		}()
+	}
+	var errs []error
+	for range seeds {
+		r := <-results
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		if r.n > 0 && c.ml.NumMembers() > 1 {
+			c.log.Info("joined cluster", zap.Int("members", c.ml.NumMembers()))
+			return true
+		}
+	}
+	err := errors.Join(errs...)
 	if err == nil {
 		err = errors.New("no other member found")
 	}

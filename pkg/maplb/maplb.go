@@ -785,7 +785,16 @@ func (m *MapLB) handleReduceProgress(_ context.Context, r *protocol.ReduceProgre
 			}
 			j.dropped[t] = true
 		}
-		if m.sched.Reopen(r.Job, t, "its output was lost with its node") {
+		const why = "its output was lost with its node"
+		reopened := false
+		if j.restore != nil {
+			// Recovered after a restart and not scheduled yet: the task
+			// is queued again when the job resumes.
+			reopened = t >= 0 && t < len(j.restore) && sched.ReopenView(&j.restore[t], why)
+		} else {
+			reopened = m.sched.Reopen(r.Job, t, why)
+		}
+		if reopened {
 			m.Metrics.TasksRetried.WithLabelValues("map", "output lost").Inc()
 			m.Log.Info("map task runs again", zap.String("job", r.Job), zap.Int("task", t))
 		}

@@ -549,15 +549,31 @@ func (s *MapScheduler) Reopen(job string, ti int, reason string) bool {
 	if t.state != TaskDone {
 		return false
 	}
-	for i := range t.attempts {
-		if t.attempts[i].State == AttemptDone {
-			t.attempts[i].State, t.attempts[i].Reason = AttemptLost, reason
-		}
-	}
+	reopen(t.attempts, reason)
 	t.state = TaskPending
 	j.done--
 	j.pending = append([]int{ti}, j.pending...)
 	return true
+}
+
+// ReopenView is Reopen for a task of a job not scheduled yet (recovered
+// after a restart, waiting to run): RestoreJob will queue it again.
+func ReopenView(v *TaskView, reason string) bool {
+	if v.State != TaskDone {
+		return false
+	}
+	reopen(v.Attempts, reason)
+	v.State = TaskPending
+	return true
+}
+
+// reopen marks the done attempts of a reopened task lost.
+func reopen(attempts []Attempt, reason string) {
+	for i := range attempts {
+		if attempts[i].State == AttemptDone {
+			attempts[i].State, attempts[i].Reason = AttemptLost, reason
+		}
+	}
 }
 
 func removePending(j *mapJob, ti int) {
