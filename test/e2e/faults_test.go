@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -372,4 +373,75 @@ func TestFaultRejoin(t *testing.T) {
 			t.Errorf("%s ran no map task of the job after rejoining: %v", n, done)
 		}
 	}
+}
+
+// (h) Poison. A node whose disk fails every map task (its spill directory replaced by a file,
+// so each task fails with "not a directory") gets fewer tasks: after a streak of failures it is
+// paused, the job's tasks run on the healthy nodes, and the output is exact. When every node
+// fails, a task that failed on 3 different nodes fails the job with the reason, instead of
+// looping; `dlbp wait` exits 1 and says why.
+func TestFaultPoison(t *testing.T) {
+	c := startFaultCluster(t, faultNodes)
+	breakDisk := func(node string) {
+		spill := filepath.Join(c.Proc(t, node).DataDir, "spill")
+		if err := os.RemoveAll(spill); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(spill, []byte("a broken disk\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	breakDisk("node1")
+	st := c.wait(t, c.submit(t, 2))
+	bad := attemptsOn(st, "node1")
+	t.Logf("attempts on the broken node1: %v; on node2: %v; on node3: %v", bad, attemptsOn(st, "node2"), attemptsOn(st, "node3"))
+	if bad["failed"] == 0 || bad["done"] != 0 {
+		t.Fatalf("attempts on node1 %v: want failures only (the fault did not bite)", bad)
+	}
+	for _, m := range st.Maps {
+		for _, a := range m.Attempts {
+			if a.Node == "node1" && a.State == "failed" && !strings.Contains(a.Reason, "not a directory") {
+				t.Errorf("map %d on node1 failed with %q, want the disk's error", m.Task, a.Reason)
+			}
+		}
+	}
+	for _, n := range []string{"node2", "node3"} {
+		if good := attemptsOn(st, n)["done"]; bad["failed"] >= good {
+			t.Errorf("the broken node1 got %d attempts, not fewer than the %d tasks %s did", bad["failed"], good, n)
+		}
+	}
+
+	breakDisk("node2")
+	breakDisk("node3")
+	id := c.submit(t, 2)
+	r := dlbpIO(t, clientIO{Timeout: faultJobLimit}, "wait", id, "--lb", c.lb, "--quiet")
+	if r.Code != 1 {
+		t.Fatalf("dlbp wait on a job every node fails: exit %d, want 1; stderr:\n%s", r.Code, r.Stderr)
+	}
+	msg := string(r.Stderr)
+	if !strings.Contains(msg, "on 3 nodes") || !strings.Contains(msg, "not a directory") {
+		t.Errorf("dlbp wait says %q; want the task's failure on 3 nodes and its reason", msg)
+	}
+	st, err := c.JobStatus(t, c.lb, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != "failed" {
+		t.Fatalf("job %s: state %s, want failed", id, st.State)
+	}
+	poisoned := false
+	for _, m := range st.Maps {
+		on := map[string]bool{}
+		for _, a := range m.Attempts {
+			if a.State == "failed" {
+				on[a.Node] = true
+			}
+		}
+		poisoned = poisoned || len(on) >= 3
+	}
+	if !poisoned {
+		t.Errorf("no map task of the failed job failed on 3 different nodes: %+v", st.Maps)
+	}
+	t.Logf("the poisoned job failed: %s", strings.TrimSpace(msg))
 }
