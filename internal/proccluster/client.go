@@ -113,6 +113,15 @@ type Status struct {
 	Maps      []Task `json:"maps"`
 	Reduces   []Task `json:"reduces"`
 	Reducers  []Pick `json:"reducers"`
+	Parts     []Part `json:"parts"`
+}
+
+// Part is where a committed part of a succeeded job is: its reducer and its copy.
+type Part struct {
+	Partition int    `json:"partition"`
+	Node      string `json:"node"`
+	Copy      string `json:"copy"`
+	Bytes     int64  `json:"bytes"`
 }
 
 // Task is one map or reduce task of a Status.

@@ -305,17 +305,18 @@ func (m *MapLB) expire(now time.Time) {
 		}
 		os.RemoveAll(j.dir)
 		for _, p := range j.parts {
-			if p.Node == m.Opts.Name {
-				continue
+			for _, addr := range []string{p.RPC, p.CopyRPC} {
+				if p.Node == m.Opts.Name || addr == "" {
+					continue
+				}
+				m.wg.Add(1)
+				go func() {
+					defer m.wg.Done()
+					ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+					defer cancel()
+					m.Client.Call(ctx, addr, protocol.MethodJobForget, &protocol.JobForget{Job: id, Results: true}, nil)
+				}()
 			}
-			addr := p.RPC
-			m.wg.Add(1)
-			go func() {
-				defer m.wg.Done()
-				ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
-				defer cancel()
-				m.Client.Call(ctx, addr, protocol.MethodJobForget, &protocol.JobForget{Job: id, Results: true}, nil)
-			}()
 		}
 	}
 	m.order = keep
@@ -940,7 +941,7 @@ func (m *MapLB) handleList(context.Context, *protocol.Empty) (*protocol.JobList,
 	out := &protocol.JobList{}
 	for _, id := range m.order {
 		st := m.status(m.jobs[id])
-		st.Maps, st.Reduces, st.Reducers = nil, nil, nil
+		st.Maps, st.Reduces, st.Reducers, st.Parts = nil, nil, nil, nil
 		out.Jobs = append(out.Jobs, *st)
 	}
 	return out, nil
@@ -967,6 +968,10 @@ func (m *MapLB) status(j *mjob) *protocol.JobStatus {
 	}
 	if j.state == protocol.StateRunning {
 		st.Maps = m.sched.Tasks(j.id)
+	}
+	if j.state == protocol.StateSucceeded {
+		st.Parts = slices.Clone(j.parts)
+		slices.SortFunc(st.Parts, func(a, b protocol.PartLocation) int { return a.Partition - b.Partition })
 	}
 	if st.Maps == nil {
 		st.Maps = []sched.TaskView{}
@@ -1050,7 +1055,17 @@ func (m *MapLB) handleResultRead(ctx context.Context, r *protocol.ResultRead) (*
 	}
 	var c protocol.Chunk
 	defer func() { m.Metrics.Bytes.WithLabelValues("out", "result").Add(float64(len(c.Data))) }()
-	if err := m.Client.Call(ctx, loc.RPC, protocol.MethodResultRead, r, &c); err != nil {
+	err = m.Client.Call(ctx, loc.RPC, protocol.MethodResultRead, r, &c)
+	if err != nil && loc.CopyRPC != "" && ctx.Err() == nil {
+		// The reducer is gone (or lost the file): read the copy.
+		first := err
+		if err = m.Client.Call(ctx, loc.CopyRPC, protocol.MethodResultRead, r, &c); err == nil {
+			m.Log.Info("result read from the copy", zap.String("job", r.Job), zap.Int("partition", r.Partition), zap.String("reducer", loc.Node), zap.String("copy", loc.Copy), zap.NamedError("reducer_error", first))
+		} else {
+			err = fmt.Errorf("%v; its copy on %s: %v", first, loc.Copy, err)
+		}
+	}
+	if err != nil {
 		return nil, transport.Errorf(transport.CodeUnavailable, "part %d of job %s is on %s, which did not answer: %v", r.Partition, r.Job, loc.Node, err)
 	}
 	return &c, nil

@@ -33,7 +33,8 @@ type Node struct {
 
 	mu       sync.Mutex
 	running  map[attemptKey]context.CancelFunc
-	reduceLB map[string]string // job → reducelb address to report parts to
+	copies   map[partKey]context.CancelFunc // parts being copied here
+	reduceLB map[string]string              // job → reducelb address to report parts to
 	draining bool
 	wg       sync.WaitGroup
 	ctx      context.Context
@@ -43,6 +44,11 @@ type Node struct {
 type attemptKey struct {
 	job           string
 	task, attempt int
+}
+
+type partKey struct {
+	job string
+	p   int
 }
 
 // New builds a node from its options; gossip carries memberlist timings
@@ -56,6 +62,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 		Base:     b,
 		layout:   shuffle.Layout{Dir: o.DataDir},
 		running:  map[attemptKey]context.CancelFunc{},
+		copies:   map[partKey]context.CancelFunc{},
 		reduceLB: map[string]string{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -77,6 +84,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 		return n.serveChunk("result", n.layout.ResultPath(r.Job, r.Partition), r.Offset)
 	})
 	transport.Handle(s, protocol.MethodReduceAdd, n.handleReduceWork)
+	transport.Handle(s, protocol.MethodResultCopy, n.handleResultCopy)
 	transport.Handle(s, protocol.MethodJobForget, n.handleForget)
 	transport.Handle(s, protocol.MethodNodeState, func(context.Context, *protocol.Empty) (*protocol.NodeStatus, error) {
 		return &protocol.NodeStatus{Running: n.Running(), Slots: o.Slots, Name: o.Name, Boot: n.Boot}, nil
@@ -369,6 +377,63 @@ func (n *Node) partDone(jobID string, p int, size int64, err error, permanent bo
 	})
 }
 
+// handleResultCopy copies a committed part from the reducer that wrote it,
+// so that the job's result survives the loss of that node, and reports the
+// copy to reducelb. Asking again while a copy runs is harmless.
+func (n *Node) handleResultCopy(_ context.Context, r *protocol.ResultCopy) (*protocol.Empty, error) {
+	if !protocol.ValidJobID(r.Job) {
+		return nil, errBadJobID(r.Job)
+	}
+	if r.Partition < 0 || r.Partition >= job.MaxReducers || r.Size < 0 || r.From == "" || r.FromRPC == "" || r.ReduceLB == "" {
+		return nil, transport.Errorf(transport.CodeBadRequest, "copy of part %d (%d bytes) from %q at %q for %q", r.Partition, r.Size, r.From, r.FromRPC, r.ReduceLB)
+	}
+	k := partKey{r.Job, r.Partition}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, busy := n.copies[k]; busy {
+		return &protocol.Empty{}, nil
+	}
+	ctx, cancel := context.WithCancel(n.ctx)
+	n.copies[k] = cancel
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer cancel()
+		err := n.copyPart(ctx, r)
+		n.mu.Lock()
+		delete(n.copies, k)
+		n.mu.Unlock()
+		if ctx.Err() != nil {
+			return // forgotten, or the node stops
+		}
+		msg := &protocol.ResultCopied{Job: r.Job, Partition: r.Partition, Node: n.Opts.Name, RPC: n.RPCAddr(), From: r.From}
+		if err != nil {
+			n.Log.Warn("copying a part failed", zap.String("job", r.Job), zap.Int("partition", r.Partition), zap.String("from", r.From), zap.Error(err))
+			msg.Err = err.Error()
+		}
+		n.report(n.ctx, r.ReduceLB, protocol.MethodResultCopied, msg)
+	}()
+	return &protocol.Empty{}, nil
+}
+
+// copyPart streams a part from its reducer into this node's results,
+// committed by rename, and checks its size.
+func (n *Node) copyPart(ctx context.Context, r *protocol.ResultCopy) error {
+	remote := shuffle.NewReader(ctx, n.Client, r.FromRPC, protocol.MethodResultRead, func(off int64) any {
+		return &protocol.ResultRead{Job: r.Job, Partition: r.Partition, Offset: off}
+	})
+	defer remote.Close()
+	size, err := shuffle.WriteFileAtomic(n.layout.ResultPath(r.Job, r.Partition), func(w io.Writer) error {
+		_, err := io.Copy(w, &shuffle.CountingReader{R: remote, Count: n.Metrics.Bytes.WithLabelValues("in", "result-copy").Add})
+		return err
+	})
+	if err == nil && size != r.Size {
+		os.Remove(n.layout.ResultPath(r.Job, r.Partition))
+		err = fmt.Errorf("copied %d bytes of part %d, the reducer wrote %d", size, r.Partition, r.Size)
+	}
+	return err
+}
+
 func (n *Node) handleForget(_ context.Context, r *protocol.JobForget) (*protocol.Empty, error) {
 	if !protocol.ValidJobID(r.Job) {
 		return nil, errBadJobID(r.Job)
@@ -377,6 +442,13 @@ func (n *Node) handleForget(_ context.Context, r *protocol.JobForget) (*protocol
 	for k, cancel := range n.running {
 		if k.job == r.Job {
 			cancel()
+		}
+	}
+	if r.Results {
+		for k, cancel := range n.copies {
+			if k.job == r.Job {
+				cancel()
+			}
 		}
 	}
 	delete(n.reduceLB, r.Job)

@@ -41,6 +41,15 @@ type PickJSON struct {
 	Reason    string `json:"reason"`
 }
 
+// PartJSON is where a committed part of a finished job is: its reducer and,
+// when the cluster had another node, the copy.
+type PartJSON struct {
+	Partition int    `json:"partition"`
+	Node      string `json:"node"`
+	Copy      string `json:"copy,omitempty"`
+	Bytes     int64  `json:"bytes"`
+}
+
 // StatusJSON is the object `dlbp status --json` prints (DESIGN.md).
 type StatusJSON struct {
 	ID          string            `json:"id"`
@@ -60,6 +69,7 @@ type StatusJSON struct {
 	Maps        []TaskJSON        `json:"maps"`
 	Reduces     []TaskJSON        `json:"reduces"`
 	Reducers    []PickJSON        `json:"reducers"`
+	Parts       []PartJSON        `json:"parts,omitempty"`
 }
 
 func tasksJSON(ts []sched.TaskView) []TaskJSON {
@@ -81,6 +91,9 @@ func ToJSON(st *JobStatus) StatusJSON {
 		Submitted: formatTime(st.Submitted), Started: formatTime(st.Started), Finished: formatTime(st.Finished),
 		MapsDone: st.MapsDone, MapsTotal: st.MapsTotal, ReducesDone: st.ReducesDone,
 		Maps: tasksJSON(st.Maps), Reduces: tasksJSON(st.Reduces), Reducers: make([]PickJSON, len(st.Reducers)),
+	}
+	for _, p := range st.Parts {
+		out.Parts = append(out.Parts, PartJSON{Partition: p.Partition, Node: p.Node, Copy: p.Copy, Bytes: p.Size})
 	}
 	for i, p := range st.Reducers {
 		out.Reducers[i] = PickJSON{Partition: p.Partition, Node: p.Node, Picked: formatTime(p.Picked), Reason: p.Reason}

@@ -39,6 +39,8 @@ const (
 	MethodReduceDone   = "reduce.done"   // ReduceDone → Empty
 	MethodReduceFailed = "reduce.failed" // ReduceFailed → Empty
 	MethodPartialRead  = "partial.read"  // PartialRead → Chunk
+	MethodResultCopy   = "result.copy"   // ResultCopy → Empty (reducelb → node)
+	MethodResultCopied = "result.copied" // ResultCopied → Empty (node → reducelb)
 )
 
 // Empty is the request or reply of calls that carry nothing.
@@ -121,6 +123,7 @@ type JobStatus struct {
 	MapsDone    int               `msgpack:"mapsdone"`
 	MapsTotal   int               `msgpack:"mapstotal"`
 	ReducesDone int               `msgpack:"reducesdone"`
+	Parts       []PartLocation    `msgpack:"parts,omitempty"` // where the result is, once succeeded
 }
 
 // JobList is every job maplb knows, newest last, without task details.
@@ -233,12 +236,37 @@ type RegisterJob struct {
 	MapLB string   `msgpack:"maplb"`
 }
 
-// PartLocation says where a finished part file is.
+// PartLocation says where a finished part file is: on the reducer that
+// wrote it and, when the cluster had another node, on a copy.
 type PartLocation struct {
 	Partition int    `msgpack:"p"`
 	Node      string `msgpack:"node"`
 	RPC       string `msgpack:"rpc"`
 	Size      int64  `msgpack:"size"`
+	Copy      string `msgpack:"copy,omitempty"`     // the node holding the copy
+	CopyRPC   string `msgpack:"copy_rpc,omitempty"` // its RPC address
+}
+
+// ResultCopy asks a node to copy committed part Partition of Job from the
+// reducer that wrote it (From, at FromRPC; Size bytes), so that the result
+// survives the loss of either node, and to report to ReduceLB.
+type ResultCopy struct {
+	Job       string `msgpack:"job"`
+	Partition int    `msgpack:"p"`
+	From      string `msgpack:"from"`
+	FromRPC   string `msgpack:"from_rpc"`
+	Size      int64  `msgpack:"size"`
+	ReduceLB  string `msgpack:"reducelb"`
+}
+
+// ResultCopied reports a finished (Err empty) or failed copy of a part.
+type ResultCopied struct {
+	Job       string `msgpack:"job"`
+	Partition int    `msgpack:"p"`
+	Node      string `msgpack:"node"`
+	RPC       string `msgpack:"rpc"`
+	From      string `msgpack:"from"`
+	Err       string `msgpack:"err,omitempty"`
 }
 
 // ReduceProgress is reducelb's account of a job's reduce side, sent to

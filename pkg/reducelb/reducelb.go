@@ -7,7 +7,9 @@ package reducelb
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -47,13 +49,23 @@ type ReduceLB struct {
 }
 
 type rjob struct {
-	spec  job.Spec
-	maps  int
-	maplb string
-	parts map[int]protocol.PartLocation
-	rerun []int
-	done  bool
-	fail  string
+	spec   job.Spec
+	maps   int
+	maplb  string
+	parts  map[int]protocol.PartLocation
+	copies map[int]*copying // committed parts being copied to a second node
+	rerun  []int
+	done   bool
+	fail   string
+}
+
+// copying is a committed part on its way to a second node. The partition
+// counts as done only once the copy is made (or no other node is there to
+// hold one), so that a succeeded job's result outlives any one node.
+type copying struct {
+	done  protocol.ReduceDone // the reducer's report
+	to    string              // the node copying it now
+	tried map[string]bool     // nodes asked so far
 }
 
 // New builds a reduce load balancer from its options.
@@ -84,6 +96,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*ReduceLB, e
 	transport.Handle(s, protocol.MethodMapDone, r.handleMapDone)
 	transport.Handle(s, protocol.MethodReduceDone, r.handleReduceDone)
 	transport.Handle(s, protocol.MethodReduceFailed, r.handleReduceFailed)
+	transport.Handle(s, protocol.MethodResultCopied, r.handleResultCopied)
 	transport.Handle(s, protocol.MethodJobForget, r.handleForget)
 	return r, nil
 }
@@ -163,6 +176,7 @@ func (r *ReduceLB) nodeGone(name string) {
 	for id, d := range r.sched.NodeDown(name, time.Now()) {
 		r.carryOut(id, d)
 	}
+	r.copiesLost(name)
 }
 
 // finalizeLeaves ends the grace period of departed nodes.
@@ -271,13 +285,101 @@ func (r *ReduceLB) handleReduceDone(_ context.Context, m *protocol.ReduceDone) (
 	if !ok {
 		return nil, transport.Errorf(transport.CodeNotFound, "unknown job %s", m.Job)
 	}
-	d := r.sched.ReduceDone(m.Job, m.Partition, m.Node, m.End)
-	r.Metrics.TasksFinished.WithLabelValues("reduce", "done").Inc()
-	if r.sched.Reducer(m.Job, m.Partition) == m.Node {
-		j.parts[m.Partition] = protocol.PartLocation{Partition: m.Partition, Node: m.Node, RPC: m.RPC, Size: m.Size}
+	if !r.sched.Reducing(m.Job, m.Partition, m.Node) {
+		return &protocol.Empty{}, nil // late, or from a reducer replaced since
 	}
-	r.carryOut(m.Job, d)
+	if c := j.copies[m.Partition]; c != nil && c.done.Node == m.Node {
+		return &protocol.Empty{}, nil // said again while its copy is made
+	}
+	if addr, ok := r.rpcOf[m.Node]; ok {
+		m.RPC = addr // gossip's address, not the message's
+	}
+	if j.copies == nil {
+		j.copies = map[int]*copying{}
+	}
+	c := &copying{done: *m, tried: map[string]bool{}}
+	j.copies[m.Partition] = c
+	r.startCopy(m.Job, j, m.Partition, c)
 	return &protocol.Empty{}, nil
+}
+
+// startCopy asks the least loaded other node to copy a committed part; with
+// no node left to ask, the part is done with the one copy it has. r.mu is
+// held.
+func (r *ReduceLB) startCopy(id string, j *rjob, p int, c *copying) {
+	to, ok := r.sched.PickCopy(c.done.Node, c.tried)
+	if !ok {
+		r.partCommitted(id, j, p, c, "")
+		return
+	}
+	c.to, c.tried[to] = to, true
+	msg := &protocol.ResultCopy{Job: id, Partition: p, From: c.done.Node, FromRPC: c.done.RPC, Size: c.done.Size, ReduceLB: r.RPCAddr()}
+	addr := r.rpcOf[to]
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if r.send(addr, protocol.MethodResultCopy, msg, zap.String("copy", to)) {
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if j := r.jobs[id]; j != nil && j.copies[p] == c && c.to == to {
+			r.startCopy(id, j, p, c)
+		}
+	}()
+}
+
+func (r *ReduceLB) handleResultCopied(_ context.Context, m *protocol.ResultCopied) (*protocol.Empty, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	j, ok := r.jobs[m.Job]
+	if !ok {
+		return &protocol.Empty{}, nil
+	}
+	c := j.copies[m.Partition]
+	if c == nil || c.to != m.Node || c.done.Node != m.From {
+		return &protocol.Empty{}, nil // a copy nobody waits for any more
+	}
+	if m.Err != "" {
+		r.Log.Warn("copying a part failed; asking another node", zap.String("job", m.Job), zap.Int("partition", m.Partition), zap.String("node", m.Node), zap.String("error", m.Err))
+		r.startCopy(m.Job, j, m.Partition, c)
+		return &protocol.Empty{}, nil
+	}
+	r.partCommitted(m.Job, j, m.Partition, c, m.Node)
+	return &protocol.Empty{}, nil
+}
+
+// partCommitted counts a partition done: its part is on its reducer and,
+// unless copyNode is "", on copyNode. r.mu is held.
+func (r *ReduceLB) partCommitted(id string, j *rjob, p int, c *copying, copyNode string) {
+	delete(j.copies, p)
+	m := c.done
+	d := r.sched.ReduceDone(id, p, m.Node, m.End)
+	r.Metrics.TasksFinished.WithLabelValues("reduce", "done").Inc()
+	if r.sched.Reducer(id, p) == m.Node {
+		loc := protocol.PartLocation{Partition: p, Node: m.Node, RPC: m.RPC, Size: m.Size}
+		if copyNode != "" {
+			loc.Copy, loc.CopyRPC = copyNode, r.rpcOf[copyNode]
+		}
+		j.parts[p] = loc
+	}
+	r.carryOut(id, d)
+}
+
+// copiesLost deals with a node gone for good: a copy it was making is
+// asked of another node; a part it wrote that was not copied yet is lost
+// with it (the partition, still running, has a new reducer). r.mu is held.
+func (r *ReduceLB) copiesLost(name string) {
+	for id, j := range r.jobs {
+		for _, p := range slices.Sorted(maps.Keys(j.copies)) {
+			switch c := j.copies[p]; name {
+			case c.done.Node:
+				delete(j.copies, p)
+			case c.to:
+				r.startCopy(id, j, p, c)
+			}
+		}
+	}
 }
 
 func (r *ReduceLB) handleReduceFailed(_ context.Context, m *protocol.ReduceFailed) (*protocol.Empty, error) {

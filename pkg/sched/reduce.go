@@ -195,6 +195,33 @@ func (s *ReduceScheduler) pick(j *reduceJob, p int, holder string, now time.Time
 	return pk
 }
 
+// Reducing reports whether node is the running reducer of partition p.
+func (s *ReduceScheduler) Reducing(job string, p int, node string) bool {
+	_, part := s.part(job, p)
+	return part != nil && part.reducer == node && part.state == TaskRunning
+}
+
+// PickCopy chooses the node to keep a copy of a part that reducer wrote:
+// the least loaded live node other than reducer and those in skip (on a
+// tie, by name). It reports false when there is none.
+func (s *ReduceScheduler) PickCopy(reducer string, skip map[string]bool) (string, bool) {
+	var best *reduceNode
+	load := func(n *reduceNode) int { return n.reducers + n.running }
+	for _, name := range sortedNames(s.nodes) {
+		n := s.nodes[name]
+		if name == reducer || skip[name] || n.info.Draining {
+			continue
+		}
+		if best == nil || load(n)*best.info.Slots < load(best)*n.info.Slots {
+			best = n
+		}
+	}
+	if best == nil {
+		return "", false
+	}
+	return best.info.Name, true
+}
+
 // ReduceDone records that node finished and committed partition p.
 func (s *ReduceScheduler) ReduceDone(job string, p int, node string, end time.Time) ReduceDecisions {
 	j, part := s.part(job, p)

@@ -99,8 +99,13 @@ func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []
 		}
 		// A task run again elsewhere (its first node was lost) is fetched
 		// from the new place: a fetch in flight from the old one, which may
-		// hang on a cut link until its deadline, is cancelled.
+		// hang on a cut link until its deadline, is cancelled. Attempts are
+		// numbered in order, so news of an older attempt, delayed (this node
+		// was stopped, or a message was retried), is ignored.
 		if old, ok := st.latest[pt.Task]; ok && old != pt {
+			if pt.Attempt < old.Attempt {
+				continue
+			}
 			if cancel := st.fetching[pt.Task]; cancel != nil {
 				cancel()
 			}

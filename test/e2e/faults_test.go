@@ -445,3 +445,26 @@ func TestFaultPoison(t *testing.T) {
 	}
 	t.Logf("the poisoned job failed: %s", strings.TrimSpace(msg))
 }
+
+// (i) The result outlives its reducer: once a job succeeded, each part is on its reducer and on
+// a copy on another node (`status --json` lists both). Killing the reducer of a part after the
+// job succeeded leaves the result readable, exact, from the copy.
+func TestFaultKillReducerAfterSuccess(t *testing.T) {
+	c := startFaultCluster(t, faultNodes)
+	id := c.submit(t, 2)
+	st := c.wait(t, id)
+	if len(st.Parts) != 2 {
+		t.Fatalf("status lists parts %+v, want 2", st.Parts)
+	}
+	for _, p := range st.Parts {
+		if p.Copy == "" || p.Copy == p.Node {
+			t.Fatalf("part %d is on %s with copy %q: want a copy on another node", p.Partition, p.Node, p.Copy)
+		}
+	}
+	victim := st.Parts[0].Node
+	t.Logf("parts %+v; kill -9 %s, reducer of part 0, after the job succeeded", st.Parts, victim)
+	c.Kill9(t, victim)
+	_, want := faultInput()
+	r := mustDLBPIO(t, clientIO{Timeout: faultJobLimit}, "wait", id, "--lb", c.lb, "--quiet")
+	sameOutput(t, "dlbp wait "+id+" after its reducer died", r.Stdout, want)
+}

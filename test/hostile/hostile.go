@@ -47,12 +47,12 @@ var (
 	}
 	ReduceLBMethods = []string{
 		protocol.MethodJobRegister, protocol.MethodMapDone, protocol.MethodReduceDone,
-		protocol.MethodReduceFailed, protocol.MethodJobForget,
+		protocol.MethodReduceFailed, protocol.MethodJobForget, protocol.MethodResultCopied,
 	}
 	NodeMethods = []string{
 		protocol.MethodMapRun, protocol.MethodMapCancel, protocol.MethodPartialRead,
 		protocol.MethodResultRead, protocol.MethodReduceAdd, protocol.MethodJobForget,
-		protocol.MethodNodeState,
+		protocol.MethodNodeState, protocol.MethodResultCopy,
 	}
 )
 
@@ -132,6 +132,8 @@ func Samples() []Sample {
 		{"ReduceWork", &protocol.ReduceWork{Job: FuzzJob, Partition: 0, Spec: wc, Maps: 1, ReduceLB: Unroutable, Partials: []protocol.Partial{partial}}},
 		{"ReduceDone", &protocol.ReduceDone{Job: FuzzJob, Partition: 0, Node: "nfuzz", RPC: Unroutable, Size: 1, End: now}},
 		{"ReduceFailed", &protocol.ReduceFailed{Job: FuzzJob, Partition: 0, Node: "nfuzz", Reason: "fuzz"}},
+		{"ResultCopy", &protocol.ResultCopy{Job: FuzzJob, Partition: 0, From: "nfuzz", FromRPC: Unroutable, Size: 1, ReduceLB: Unroutable}},
+		{"ResultCopied", &protocol.ResultCopied{Job: FuzzJob, Partition: 0, Node: "nfuzz", RPC: Unroutable, From: "nfuzz"}},
 		{"PartialRead", &protocol.PartialRead{Job: FuzzJob, Task: 0, Attempt: 0, Partition: 0, Offset: 0}},
 		{"Hello", &protocol.Hello{Magic: protocol.Magic, Version: protocol.Version}},
 		{"Welcome", &protocol.Welcome{Version: protocol.Version, Auth: true, Proof: bytes.Repeat([]byte{1}, 32)}},
@@ -150,7 +152,7 @@ var requestType = map[string]string{
 	protocol.MethodMapDone: "MapDone", protocol.MethodMapFailed: "MapFailed", protocol.MethodJobForget: "JobForget",
 	protocol.MethodNodeState: "Empty", protocol.MethodJobRegister: "RegisterJob", protocol.MethodReduceProgress: "ReduceProgress",
 	protocol.MethodReduceAdd: "ReduceWork", protocol.MethodReduceDone: "ReduceDone", protocol.MethodReduceFailed: "ReduceFailed",
-	protocol.MethodPartialRead: "PartialRead",
+	protocol.MethodPartialRead: "PartialRead", protocol.MethodResultCopy: "ResultCopy", protocol.MethodResultCopied: "ResultCopied",
 }
 
 // Encode encodes v as protocol.Marshal does, but with map keys sorted, so
