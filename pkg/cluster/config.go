@@ -74,8 +74,11 @@ type Config struct {
 }
 
 // DefaultConfig returns a Config with every field set: memberlist's LAN
-// timings, the host name as Name, gossip on 0.0.0.0:7946, a 1s
-// DeadNodeReclaimTime and JoinRetry, and a no-op logger.
+// timings but a 5 s push/pull (memberlist's 30 s leaves a member that
+// missed a join's gossip — it happens when dead members are still counted —
+// blind to the newcomer for half a minute; a full exchange costs little in
+// clusters of this size), the host name as Name, gossip on 0.0.0.0:7946, a
+// 1s DeadNodeReclaimTime and JoinRetry, and a no-op logger.
 func DefaultConfig() Config {
 	ml := memberlist.DefaultLANConfig()
 	hostname, _ := os.Hostname()
@@ -87,7 +90,7 @@ func DefaultConfig() Config {
 		ProbeTimeout:        ml.ProbeTimeout,
 		GossipInterval:      ml.GossipInterval,
 		SuspicionMult:       ml.SuspicionMult,
-		PushPullInterval:    ml.PushPullInterval,
+		PushPullInterval:    5 * time.Second,
 		RetransmitMult:      ml.RetransmitMult,
 		TCPTimeout:          ml.TCPTimeout,
 		DeadNodeReclaimTime: time.Second,

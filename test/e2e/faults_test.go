@@ -231,7 +231,7 @@ func TestFaultKillReducer(t *testing.T) {
 }
 
 // restartBound is how long after a load balancer's restart its job must finish: a few gossip
-// rounds and the job's remaining work, well under memberlist's 30 s push/pull interval.
+// rounds and the job's remaining work, well under 30 s.
 const restartBound = 30 * time.Second
 
 // restartLB kills the load balancer lb (maplb or reducelb) mid-job, restarts it at once on the
