@@ -325,9 +325,8 @@ func (n *Node) writePartials(r *protocol.RunMap, m job.Mapper) ([]int64, error) 
 		if err := w.Flush(); err != nil {
 			return nil, err
 		}
-		if err := files[p].Sync(); err != nil {
-			return nil, err
-		}
+		// Not synced: a node that restarts is a new run, whose map outputs
+		// count as lost and are produced again elsewhere.
 		sizes[p] = w.Bytes()
 	}
 	for p, f := range files {
@@ -423,7 +422,7 @@ func (n *Node) copyPart(ctx context.Context, r *protocol.ResultCopy) error {
 		return &protocol.ResultRead{Job: r.Job, Partition: r.Partition, Offset: off}
 	})
 	defer remote.Close()
-	size, err := shuffle.WriteFileAtomic(n.layout.ResultPath(r.Job, r.Partition), func(w io.Writer) error {
+	size, err := shuffle.WriteFileAtomic(n.layout.ResultPath(r.Job, r.Partition), true, func(w io.Writer) error {
 		_, err := io.Copy(w, &shuffle.CountingReader{R: remote, Count: n.Metrics.Bytes.WithLabelValues("in", "result-copy").Add})
 		return err
 	})

@@ -198,8 +198,11 @@ func (r *Reader) Close() error {
 }
 
 // WriteFileAtomic writes a file by streaming into a temporary name in the
-// same directory, syncing, and renaming: a reader never sees half of it.
-func WriteFileAtomic(path string, fill func(w io.Writer) error) (int64, error) {
+// same directory and renaming: a reader never sees half of it. A durable
+// file is synced before the rename, so that it survives the machine's
+// crash too; intermediate data need not be (a node that restarts is a new
+// run whose intermediate data counts as lost anyway).
+func WriteFileAtomic(path string, durable bool, fill func(w io.Writer) error) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return 0, err
 	}
@@ -216,8 +219,10 @@ func WriteFileAtomic(path string, fill func(w io.Writer) error) (int64, error) {
 	if err := fill(f); err != nil {
 		return fail(err)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	if durable {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
 	}
 	st, err := f.Stat()
 	if err != nil {

@@ -198,7 +198,7 @@ func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial
 	if g.Fetched != nil && pt.Node != g.self {
 		src = &CountingReader{R: src, Count: g.Fetched}
 	}
-	_, err := WriteFileAtomic(g.layout.GatherPath(k.job, k.p, pt.Task), func(w io.Writer) error {
+	_, err := WriteFileAtomic(g.layout.GatherPath(k.job, k.p, pt.Task), false, func(w io.Writer) error {
 		_, err := io.Copy(w, src)
 		return err
 	})
@@ -256,7 +256,7 @@ func (g *Gatherer) reduceFiles(k partKey, st *gathering) (int64, error) {
 		defer f.Close()
 		inputs[t] = bufio.NewReaderSize(f, 32<<10)
 	}
-	return WriteFileAtomic(g.layout.ResultPath(k.job, k.p), func(w io.Writer) error {
+	return WriteFileAtomic(g.layout.ResultPath(k.job, k.p), true, func(w io.Writer) error {
 		rw := job.NewRecordWriter(w)
 		if err := job.ReducePartition(red, inputs, rw); err != nil {
 			return err
