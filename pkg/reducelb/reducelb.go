@@ -112,7 +112,8 @@ func (r *ReduceLB) Start() error {
 	}
 	r.resumeAll()
 	r.mu.Unlock()
-	r.wg.Add(5)
+	r.wg.Add(6)
+	go r.refresher()
 	go r.finalizeLeaves()
 	go r.followMembers()
 	go r.sendProgress()
@@ -421,9 +422,29 @@ func (r *ReduceLB) carryOut(id string, d sched.ReduceDecisions) {
 		r.Metrics.ReducerPicks.WithLabelValues(why).Inc()
 		r.Metrics.TasksStarted.WithLabelValues("reduce").Inc()
 	}
+	r.sendFetches(id, j, d.Fetches)
+	j.rerun = append(j.rerun, d.Rerun...)
+	if d.JobDone {
+		j.done = true
+		r.Log.Info("job reduced", zap.String("job", id))
+	}
+	if d.JobFailed != "" {
+		j.fail = d.JobFailed
+	}
+	r.dirty[id] = true
+	r.persist(id)
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// sendFetches tells each reducer its partition and the partials to gather,
+// one message per reducer and partition. r.mu is held.
+func (r *ReduceLB) sendFetches(id string, j *rjob, fetches []sched.Fetch) {
 	work := map[[2]any]*protocol.ReduceWork{}
 	var order [][2]any
-	for _, f := range d.Fetches {
+	for _, f := range fetches {
 		k := [2]any{f.Reducer, f.Partition}
 		w, ok := work[k]
 		if !ok {
@@ -442,19 +463,33 @@ func (r *ReduceLB) carryOut(id string, d sched.ReduceDecisions) {
 			r.send(addr, protocol.MethodReduceAdd, w, zap.String("reducer", reducer))
 		}()
 	}
-	j.rerun = append(j.rerun, d.Rerun...)
-	if d.JobDone {
-		j.done = true
-		r.Log.Info("job reduced", zap.String("job", id))
-	}
-	if d.JobFailed != "" {
-		j.fail = d.JobFailed
-	}
-	r.dirty[id] = true
-	r.persist(id)
-	select {
-	case r.kick <- struct{}{}:
-	default:
+}
+
+// refreshInterval is how often the reducers of jobs in their reduce tail
+// are told again of every partial (see sched.Refresh).
+const refreshInterval = 5 * time.Second
+
+// refresher heals lost or overtaken news: every refreshInterval, the
+// reducers of each job whose map outputs are all known hear of all of them
+// again.
+func (r *ReduceLB) refresher() {
+	defer r.wg.Done()
+	t := time.NewTicker(refreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		for id, j := range r.jobs {
+			if f := r.sched.Refresh(id); len(f) > 0 {
+				r.Log.Debug("telling reducers of every partial again", zap.String("job", id), zap.Int("partials", len(f)))
+				r.sendFetches(id, j, f)
+			}
+		}
+		r.mu.Unlock()
 	}
 }
 

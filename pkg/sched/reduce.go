@@ -306,13 +306,36 @@ func (s *ReduceScheduler) repick(j *reduceJob, p int, old string, now time.Time,
 		}
 	}
 	pk := s.pick(j, p, holder, now, why)
-	d := ReduceDecisions{Picks: []Pick{pk}}
+	return ReduceDecisions{Picks: []Pick{pk}, Fetches: fetchesFor(j, p, pk.Node)}
+}
+
+// fetchesFor tells reducer of every known partial of partition p.
+func fetchesFor(j *reduceJob, p int, reducer string) []Fetch {
+	var out []Fetch
 	for ti := 0; ti < j.maps; ti++ {
 		if o, ok := j.outputs[ti]; ok {
-			d.Fetches = append(d.Fetches, Fetch{Job: j.id, Partition: p, Reducer: pk.Node, Output: o})
+			out = append(out, Fetch{Job: j.id, Partition: p, Reducer: reducer, Output: o})
 		}
 	}
-	return d
+	return out
+}
+
+// Refresh returns, for a job whose every map output is known, what to tell
+// its reducers again: each running partition's reducer hears of every
+// partial. Repeating news is harmless; it heals a message that was lost or
+// overtaken on the way, which would otherwise leave a reducer waiting.
+func (s *ReduceScheduler) Refresh(id string) []Fetch {
+	j, ok := s.jobs[id]
+	if !ok || j.stopped || len(j.outputs) < j.maps {
+		return nil
+	}
+	var out []Fetch
+	for p, part := range j.parts {
+		if part.state == TaskRunning && part.reducer != "" {
+			out = append(out, fetchesFor(j, p, part.reducer)...)
+		}
+	}
+	return out
 }
 
 func (s *ReduceScheduler) endAttempt(part *partition, node string, st AttemptState, at time.Time, reason string) {

@@ -118,11 +118,7 @@ func (s *ReduceScheduler) Resume(id string, now time.Time) ReduceDecisions {
 			d.Fetches = append(d.Fetches, r.Fetches...)
 			continue
 		}
-		for ti := 0; ti < j.maps; ti++ {
-			if o, ok := j.outputs[ti]; ok {
-				d.Fetches = append(d.Fetches, Fetch{Job: id, Partition: p, Reducer: part.reducer, Output: o})
-			}
-		}
+		d.Fetches = append(d.Fetches, fetchesFor(j, p, part.reducer)...)
 	}
 	return d
 }

@@ -547,3 +547,48 @@ func TestMapExpireStalledAttempt(t *testing.T) {
 		t.Fatalf("expired attempt %+v", a)
 	}
 }
+
+func TestReduceRefreshAndPickCopy(t *testing.T) {
+	s := NewReduceScheduler()
+	s.NodeUp(NodeInfo{Name: "a", Slots: 2})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 2})
+	s.NodeUp(NodeInfo{Name: "c", Slots: 2, Draining: true})
+	s.AddJob("j", 2, 2)
+	now := time.Now()
+	s.MapDone("j", MapOutput{Task: 0, Node: "a"}, now)
+	if f := s.Refresh("j"); f != nil {
+		t.Fatalf("refresh before every output is known: %+v", f)
+	}
+	s.MapDone("j", MapOutput{Task: 1, Attempt: 2, Node: "b"}, now)
+	f := s.Refresh("j")
+	if len(f) != 4 {
+		t.Fatalf("refresh: %d fetches, want 2 partitions × 2 partials: %+v", len(f), f)
+	}
+	for _, x := range f {
+		if want := s.Reducer("j", x.Partition); x.Reducer != want {
+			t.Errorf("fetch for partition %d sent to %s, its reducer is %s", x.Partition, x.Reducer, want)
+		}
+		if x.Output.Task == 1 && (x.Output.Node != "b" || x.Output.Attempt != 2) {
+			t.Errorf("task 1 refreshed as %+v, want attempt 2 on b", x.Output)
+		}
+	}
+	r0 := s.Reducer("j", 0)
+	if !s.Reducing("j", 0, r0) {
+		t.Fatalf("%s does not reduce partition 0", r0)
+	}
+	s.ReduceDone("j", 0, r0, now)
+	if s.Reducing("j", 0, r0) {
+		t.Errorf("partition 0 still reducing once done")
+	}
+	if f := s.Refresh("j"); len(f) != 2 || f[0].Partition != 1 {
+		t.Errorf("refresh after partition 0 is done: %+v, want partition 1's 2 partials", f)
+	}
+
+	// A copy goes to another live node, never a draining one, never one already tried.
+	if to, ok := s.PickCopy("a", nil); !ok || to != "b" {
+		t.Errorf("PickCopy(a) = %q %v, want b", to, ok)
+	}
+	if to, ok := s.PickCopy("a", map[string]bool{"b": true}); ok {
+		t.Errorf("PickCopy(a, tried b) = %q, want none (c drains)", to)
+	}
+}

@@ -93,6 +93,7 @@ func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []
 		}()
 		return
 	}
+	g.log.Debug("partials to gather", zap.String("job", jobID), zap.Int("partition", p), zap.Int("partials", len(partials)), zap.Int("have", len(st.have)))
 	for _, pt := range partials {
 		if pt.Task < 0 || pt.Task >= st.maps {
 			continue
