@@ -42,6 +42,10 @@ func (sumJob) Validate(spec *Spec, hasInput bool) error {
 }
 
 // GenerateTasks splits the range into min(n, B-A+1) contiguous subranges of near-equal size.
+// minRangeTask is the fewest numbers of a range that GenerateTasks gives a
+// task of its own (a variable for tests).
+var minRangeTask int64 = 1 << 20
+
 func (sumJob) GenerateTasks(spec *Spec, n int) ([]Task, error) {
 	rng, ok := spec.Params["range"]
 	if !ok {
@@ -54,8 +58,13 @@ func (sumJob) GenerateTasks(spec *Spec, n int) ([]Task, error) {
 	count := new(big.Int).Sub(hi, lo)
 	count.Add(count, big.NewInt(1))
 	k := big.NewInt(int64(max(n, 1)))
-	if count.Cmp(k) < 0 {
-		k.Set(count)
+	// A task of fewer numbers than minRangeTask is not worth a round trip
+	// to a node: small ranges are one task or a few.
+	if most := new(big.Int).Quo(count, big.NewInt(minRangeTask)); most.Cmp(k) < 0 {
+		k.Set(most)
+	}
+	if k.Sign() == 0 || count.Cmp(k) < 0 {
+		k.SetInt64(1)
 	}
 	size, extra := new(big.Int).QuoRem(count, k, new(big.Int)) // the first extra tasks get size+1
 	tasks := make([]Task, 0, k.Int64())

@@ -110,6 +110,25 @@ func TestSumBadRecordLineNumber(t *testing.T) {
 	}
 }
 
+func TestSumGenerateTasksMinimum(t *testing.T) {
+	for _, tt := range []struct {
+		rng   string
+		n     int
+		tasks int
+	}{
+		{"1..1000", 8, 1},
+		{"1..3145727", 8, 2},   // 3·2^20 - 1 numbers: two tasks of 2^20 or more
+		{"1..100000000", 4, 4}, // big enough for every task asked
+		{"-100000000000000000000..100000000000000000000", 16, 16},
+	} {
+		spec := &Spec{Job: "sum", Reducers: 1, Params: map[string]string{"range": tt.rng}}
+		tasks, err := sumJob{}.GenerateTasks(spec, tt.n)
+		if err != nil || len(tasks) != tt.tasks {
+			t.Errorf("%s n=%d: %d tasks (%v), want %d", tt.rng, tt.n, len(tasks), err, tt.tasks)
+		}
+	}
+}
+
 func TestSumGenerateTasks(t *testing.T) {
 	tests := []struct {
 		rng   string
@@ -124,6 +143,8 @@ func TestSumGenerateTasks(t *testing.T) {
 		{"-1000000000000000000000..1000000000000000000000", 7, 7},
 		{"99999999999999999999999999..100000000000000000000000001", 2, 2},
 	}
+	defer func(m int64) { minRangeTask = m }(minRangeTask)
+	minRangeTask = 1 // split as finely as asked
 	for _, tt := range tests {
 		spec := &Spec{Job: "sum", Reducers: 1, Params: map[string]string{"range": tt.rng}}
 		tasks, err := sumJob{}.GenerateTasks(spec, tt.n)
