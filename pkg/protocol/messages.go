@@ -288,6 +288,9 @@ type Partial struct {
 	Attempt int    `msgpack:"attempt"`
 	Node    string `msgpack:"node"`
 	RPC     string `msgpack:"rpc"`
+	// Seq orders what reducelb said of the task's output (sched.MapOutput):
+	// a reducer ignores news with a lower Seq than what it heard last.
+	Seq int64 `msgpack:"seq,omitempty"`
 }
 
 // ReduceWork gives a reducer its partition (the first time) and tells it

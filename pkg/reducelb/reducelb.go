@@ -452,7 +452,7 @@ func (r *ReduceLB) sendFetches(id string, j *rjob, fetches []sched.Fetch) {
 			work[k] = w
 			order = append(order, k)
 		}
-		w.Partials = append(w.Partials, protocol.Partial{Task: f.Output.Task, Attempt: f.Output.Attempt, Node: f.Output.Node, RPC: r.rpcOf[f.Output.Node]})
+		w.Partials = append(w.Partials, protocol.Partial{Task: f.Output.Task, Attempt: f.Output.Attempt, Node: f.Output.Node, RPC: r.rpcOf[f.Output.Node], Seq: f.Output.Seq})
 	}
 	for _, k := range order {
 		reducer, addr := k[0].(string), r.rpcOf[k[0].(string)]

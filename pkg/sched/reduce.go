@@ -21,16 +21,23 @@ type reduceNode struct {
 	running  int // the node's own report of tasks running
 }
 
-// MapOutput is where one map task's partial output lives.
+// MapOutput is where one map task's partial output lives. Seq orders the
+// outputs a job's task has had: it grows each time the scheduler records a
+// new one (the time it did, in nanoseconds), so a reducer can tell news of
+// the current output from news of a lost one that arrives late. (Attempt
+// numbers cannot: a late report of an early attempt may be the output kept
+// after a later attempt's was lost.)
 type MapOutput struct {
 	Task    int
 	Attempt int
 	Node    string
+	Seq     int64
 }
 
 type reduceJob struct {
 	id      string
 	maps    int
+	lastSeq int64 // the newest MapOutput.Seq
 	outputs map[int]MapOutput
 	parts   []*partition
 	picks   []Pick
@@ -137,6 +144,8 @@ func (s *ReduceScheduler) MapDone(job string, out MapOutput, now time.Time) Redu
 	if _, ok := s.nodes[out.Node]; !ok {
 		return ReduceDecisions{} // not a member: the daemon checks before
 	}
+	out.Seq = max(now.UnixNano(), j.lastSeq+1)
+	j.lastSeq = out.Seq
 	j.outputs[out.Task] = out
 	var d ReduceDecisions
 	for p, part := range j.parts {

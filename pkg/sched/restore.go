@@ -68,6 +68,7 @@ func (s *ReduceScheduler) Restore(st ReduceJobState) {
 	j := &reduceJob{id: st.Job, maps: st.Maps, outputs: map[int]MapOutput{}, stopped: st.Stopped}
 	for _, o := range st.Outputs {
 		j.outputs[o.Task] = o
+		j.lastSeq = max(j.lastSeq, o.Seq)
 	}
 	j.picks = append([]Pick(nil), st.Picks...)
 	for _, ps := range st.Parts {

@@ -100,11 +100,11 @@ func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []
 		}
 		// A task run again elsewhere (its first node was lost) is fetched
 		// from the new place: a fetch in flight from the old one, which may
-		// hang on a cut link until its deadline, is cancelled. Attempts are
-		// numbered in order, so news of an older attempt, delayed (this node
-		// was stopped, or a message was retried), is ignored.
+		// hang on a cut link until its deadline, is cancelled. News older
+		// than what was heard last (lower Seq: delayed while this node was
+		// stopped, or by a retry) is ignored.
 		if old, ok := st.latest[pt.Task]; ok && old != pt {
-			if pt.Attempt < old.Attempt {
+			if pt.Seq < old.Seq {
 				continue
 			}
 			if cancel := st.fetching[pt.Task]; cancel != nil {
@@ -141,6 +141,7 @@ func (g *Gatherer) maybeReduce(k partKey, st *gathering) {
 
 func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt protocol.Partial) {
 	defer g.wg.Done()
+	g.log.Debug("fetching partial", zap.String("job", k.job), zap.Int("partition", k.p), zap.Int("task", pt.Task), zap.Int("attempt", pt.Attempt), zap.String("from", pt.Node))
 	err := ctx.Err()
 	select {
 	case g.fetchers <- struct{}{}:
@@ -168,7 +169,7 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 			return
 		}
 		g.log.Warn("fetching partial failed", zap.String("job", k.job), zap.Int("partition", k.p),
-			zap.Int("task", pt.Task), zap.String("from", pt.Node), zap.Error(err))
+			zap.Int("task", pt.Task), zap.Int("attempt", pt.Attempt), zap.String("from", pt.Node), zap.Error(err))
 		if st.latest[pt.Task] != pt {
 			g.startFetch(k, st, pt.Task)
 		}
@@ -176,6 +177,7 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 		// and its new location comes with a later Add.
 		return
 	}
+	g.log.Debug("fetched partial", zap.String("job", k.job), zap.Int("partition", k.p), zap.Int("task", pt.Task), zap.Int("attempt", pt.Attempt), zap.String("from", pt.Node))
 	st.have[pt.Task] = true
 	g.maybeReduce(k, st)
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/dlbp/dlbp/pkg/transport"
 )
 
-// TestGathererIgnoresStaleLocation: news of an older attempt of a map task, delivered after
-// news of a newer one (the reducer was stopped while both were sent, and they arrived out of
+// TestGathererIgnoresStaleLocation: older news of a map task's output (lower Seq), delivered
+// after newer news (the reducer was stopped while both were sent, and they arrived out of
 // order), must not replace the newer location. The chaos test found a reducer that cancelled
 // its fetch from the live node and waited forever on the old, dead one.
 func TestGathererIgnoresStaleLocation(t *testing.T) {
@@ -49,8 +49,10 @@ func TestGathererIgnoresStaleLocation(t *testing.T) {
 	})
 	defer g.Close()
 	spec := job.Spec{Job: "wordcount", Reducers: 1}
-	g.Add("jtest", 0, spec, 1, []protocol.Partial{{Task: 0, Attempt: 1, Node: "live", RPC: l.Addr().String()}})
-	g.Add("jtest", 0, spec, 1, []protocol.Partial{{Task: 0, Attempt: 0, Node: "dead", RPC: deadAddr}})
+	// The current output is attempt 0's (reported late, after attempt 1's output was lost), so
+	// attempt numbers say nothing; Seq, reducelb's order of news, does.
+	g.Add("jtest", 0, spec, 1, []protocol.Partial{{Task: 0, Attempt: 0, Node: "live", RPC: l.Addr().String(), Seq: 2}})
+	g.Add("jtest", 0, spec, 1, []protocol.Partial{{Task: 0, Attempt: 1, Node: "dead", RPC: deadAddr, Seq: 1}})
 	close(release)
 	select {
 	case err := <-done:
