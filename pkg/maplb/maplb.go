@@ -51,22 +51,23 @@ type MapLB struct {
 	layout shuffle.Layout
 	gather *shuffle.Gatherer // mode single: the master reduces
 
-	mu          sync.Mutex
-	sched       *sched.MapScheduler
-	jobs        map[string]*mjob
-	order       []string             // job ids, oldest first
-	gone        map[string]time.Time // expired job ids → when they expired
-	lostNodes   map[string]lostNode  // nodes that left lately, for the dashboard
-	leaves      *daemon.Leaves       // departures waiting out their grace period
-	bootOf      map[string]string    // node name → the Boot of the run seen last
-	deadBoot    map[string]string    // node name → a run its probe proved gone
-	db          *store.DB
-	dirty       map[string]bool // jobs whose record must be written
-	persistKick chan struct{}
-	rpcOf       map[string]string // node name → RPC address
-	ctx         context.Context
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
+	mu           sync.Mutex
+	sched        *sched.MapScheduler
+	jobs         map[string]*mjob
+	order        []string             // job ids, oldest first
+	gone         map[string]time.Time // expired job ids → when they expired
+	lostNodes    map[string]lostNode  // nodes that left lately, for the dashboard
+	leaves       *daemon.Leaves       // departures waiting out their grace period
+	bootOf       map[string]string    // node name → the Boot of the run seen last
+	deadBoot     map[string]string    // node name → a run its probe proved gone
+	reduceLBBoot map[string]string    // reducelb name → the Boot of the run seen last
+	db           *store.DB
+	dirty        map[string]bool // jobs whose record must be written
+	persistKick  chan struct{}
+	rpcOf        map[string]string // node name → RPC address
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
 }
 
 // New builds a map load balancer from its options.
@@ -87,7 +88,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	m := &MapLB{
 		Base: b, mode: mode, layout: shuffle.Layout{Dir: o.DataDir},
 		sched: sched.NewMapScheduler(mode),
-		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, deadBoot: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
+		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, deadBoot: map[string]string{}, reduceLBBoot: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
 		db: db, dirty: map[string]bool{}, persistKick: make(chan struct{}, 1),
 	}
 	if err := m.load(); err != nil {
@@ -184,7 +185,11 @@ func (m *MapLB) followMembers() {
 		switch ev.Type {
 		case cluster.EventJoin, cluster.EventUpdate:
 			m.memberUp(ev.Member)
-			if ev.Type == cluster.EventJoin && ev.Member.Meta.Role == cluster.RoleReduceLB {
+			if mm := ev.Member; mm.Meta.Role == cluster.RoleReduceLB && m.reduceLBBoot[mm.Name] != mm.Meta.Boot {
+				// A reducelb that joined, or restarted (faster than gossip
+				// saw it leave): it may have lost reports it took but had
+				// not saved yet, so it hears of every output again.
+				m.reduceLBBoot[mm.Name] = mm.Meta.Boot
 				m.resyncReduceLB()
 			}
 		case cluster.EventLeave:
