@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"sort"
 	"time"
 )
@@ -57,4 +58,18 @@ func (l *Leaves) Due(now time.Time) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Every calls f every interval until ctx ends.
+func Every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f()
+	}
 }

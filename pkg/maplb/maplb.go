@@ -247,24 +247,17 @@ func (m *MapLB) memberUp(mem cluster.Member) {
 // nodes that refused work a moment ago.
 func (m *MapLB) tick() {
 	defer m.wg.Done()
-	t := time.NewTicker(tickInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.ctx.Done():
-			return
-		case <-t.C:
-		}
+	daemon.Every(m.ctx, tickInterval, func() {
 		m.startQueued()
 		m.mu.Lock()
+		defer m.mu.Unlock()
 		for _, name := range m.leaves.Due(time.Now()) {
 			m.nodeGone(name)
 		}
 		m.giveUpStalled(time.Now())
 		m.dispatch()
 		m.expire(time.Now())
-		m.mu.Unlock()
-	}
+	})
 }
 
 // giveUpStalled cancels attempts past the task deadline; their tasks run

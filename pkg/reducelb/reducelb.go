@@ -113,8 +113,8 @@ func (r *ReduceLB) Start() error {
 	r.resumeAll()
 	r.mu.Unlock()
 	r.wg.Add(6)
-	go r.refresher()
-	go r.finalizeLeaves()
+	go r.every(refreshInterval, r.refresh)
+	go r.every(250*time.Millisecond, r.finalizeLeaves)
 	go r.followMembers()
 	go r.sendProgress()
 	go r.saver()
@@ -180,22 +180,10 @@ func (r *ReduceLB) nodeGone(name string) {
 	r.copiesLost(name)
 }
 
-// finalizeLeaves ends the grace period of departed nodes.
+// finalizeLeaves ends the grace period of departed nodes. r.mu is held.
 func (r *ReduceLB) finalizeLeaves() {
-	defer r.wg.Done()
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.ctx.Done():
-			return
-		case <-t.C:
-		}
-		r.mu.Lock()
-		for _, name := range r.leaves.Due(time.Now()) {
-			r.nodeGone(name)
-		}
-		r.mu.Unlock()
+	for _, name := range r.leaves.Due(time.Now()) {
+		r.nodeGone(name)
 	}
 }
 
@@ -465,31 +453,28 @@ func (r *ReduceLB) sendFetches(id string, j *rjob, fetches []sched.Fetch) {
 	}
 }
 
+// every calls f with r.mu held every interval until the daemon stops.
+func (r *ReduceLB) every(interval time.Duration, f func()) {
+	defer r.wg.Done()
+	daemon.Every(r.ctx, interval, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		f()
+	})
+}
+
 // refreshInterval is how often the reducers of jobs in their reduce tail
 // are told again of every partial (see sched.Refresh).
 const refreshInterval = 5 * time.Second
 
-// refresher heals lost or overtaken news: every refreshInterval, the
-// reducers of each job whose map outputs are all known hear of all of them
-// again.
-func (r *ReduceLB) refresher() {
-	defer r.wg.Done()
-	t := time.NewTicker(refreshInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.ctx.Done():
-			return
-		case <-t.C:
+// refresh heals lost or overtaken news: the reducers of each job whose map
+// outputs are all known hear of all of them again. r.mu is held.
+func (r *ReduceLB) refresh() {
+	for id, j := range r.jobs {
+		if f := r.sched.Refresh(id); len(f) > 0 {
+			r.Log.Debug("telling reducers of every partial again", zap.String("job", id), zap.Int("partials", len(f)))
+			r.sendFetches(id, j, f)
 		}
-		r.mu.Lock()
-		for id, j := range r.jobs {
-			if f := r.sched.Refresh(id); len(f) > 0 {
-				r.Log.Debug("telling reducers of every partial again", zap.String("job", id), zap.Int("partials", len(f)))
-				r.sendFetches(id, j, f)
-			}
-		}
-		r.mu.Unlock()
 	}
 }
 
