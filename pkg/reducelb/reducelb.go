@@ -63,10 +63,19 @@ type rjob struct {
 // counts as done only once the copy is made (or no other node is there to
 // hold one), so that a succeeded job's result outlives any one node.
 type copying struct {
-	done  protocol.ReduceDone // the reducer's report
-	to    string              // the node copying it now
-	tried map[string]bool     // nodes asked so far
+	done   protocol.ReduceDone // the reducer's report
+	to     string              // the node copying it now
+	tried  map[string]bool     // nodes asked in this round
+	rounds int                 // rounds in which every other node failed
 }
+
+// After a round in which every other node failed to copy a part, the copy
+// is asked again copyRetry later, copyRounds times at most; then the part
+// counts as done with the one copy it has.
+const (
+	copyRetry  = time.Second
+	copyRounds = 5
+)
 
 // New builds a reduce load balancer from its options.
 func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*ReduceLB, error) {
@@ -297,7 +306,33 @@ func (r *ReduceLB) handleReduceDone(_ context.Context, m *protocol.ReduceDone) (
 // held.
 func (r *ReduceLB) startCopy(id string, j *rjob, p int, c *copying) {
 	to, ok := r.sched.PickCopy(c.done.Node, c.tried)
+	if !ok && len(c.tried) > 0 && c.rounds < copyRounds {
+		// Every other node failed to copy it: most likely the reducer
+		// itself is gone, which its probe will soon prove (copiesLost then
+		// drops this copy and the partition is reduced again). Ask again
+		// in a moment rather than count the part done on a dead node.
+		c.rounds++
+		clear(c.tried)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			select {
+			case <-time.After(copyRetry):
+			case <-r.ctx.Done():
+				return
+			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if j := r.jobs[id]; j != nil && j.copies[p] == c {
+				r.startCopy(id, j, p, c)
+			}
+		}()
+		return
+	}
 	if !ok {
+		if len(c.tried) > 0 {
+			r.Log.Warn("no node could copy a part: it has one copy", zap.String("job", id), zap.Int("partition", p), zap.String("node", c.done.Node))
+		}
 		r.partCommitted(id, j, p, c, "")
 		return
 	}
