@@ -1,0 +1,36 @@
+package transport
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"github.com/dlbp/dlbp/pkg/protocol"
+)
+
+// BenchmarkCall is one small call and its answer over loopback: the cost of a hop.
+func BenchmarkCall(b *testing.B) {
+	srv := NewServer(ServerConfig{})
+	Handle(srv, protocol.MethodNodeState, func(context.Context, *protocol.Empty) (*protocol.NodeStatus, error) {
+		return &protocol.NodeStatus{Running: 1, Slots: 2}, nil
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	c := NewClient(ClientConfig{})
+	defer c.Close()
+	ctx := context.Background()
+	var st protocol.NodeStatus
+	if err := c.Call(ctx, l.Addr().String(), protocol.MethodNodeState, &protocol.Empty{}, &st); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.Call(ctx, l.Addr().String(), protocol.MethodNodeState, &protocol.Empty{}, &st); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
