@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -48,17 +49,27 @@ func (m *MapLB) record(j *mjob) *jobRecord {
 		Submitted: j.submitted, Started: j.started, Finished: j.finished,
 		SplitSize: j.splitSize, InputBytes: j.inputBytes, Tasks: j.tasks,
 		Maps: j.maps, Outputs: map[int]protocol.Partial{},
-		Reduces: j.reduces, Reducers: j.reducers, Parts: j.parts,
+		// Encoded outside the lock: what is changed in place is copied.
+		Reduces: cloneViews(j.reduces), Reducers: j.reducers, Parts: slices.Clone(j.parts),
 	}
 	if j.state == protocol.StateRunning {
 		r.Maps = m.sched.Tasks(j.id)
 	} else if j.restore != nil {
-		r.Maps = j.restore
+		r.Maps = cloneViews(j.restore)
 	}
 	for k, v := range j.outputs {
 		r.Outputs[k] = v
 	}
 	return r
+}
+
+// cloneViews copies task views and their attempts.
+func cloneViews(vs []sched.TaskView) []sched.TaskView {
+	out := slices.Clone(vs)
+	for i := range out {
+		out[i].Attempts = slices.Clone(out[i].Attempts)
+	}
+	return out
 }
 
 // persist schedules a job's record to be written. m.mu is held.
@@ -82,8 +93,8 @@ func (m *MapLB) persistNow(j *mjob) error {
 	return m.db.Put(bucketJobs, j.id, r)
 }
 
-// persister writes changed jobs' records in the background, one at a
-// time, so the daemon's lock is never held across a disk sync.
+// persister writes changed jobs' records in the background, in batches,
+// so the daemon's lock is never held across a disk sync.
 func (m *MapLB) persister() {
 	defer m.wg.Done()
 	for {
@@ -97,33 +108,21 @@ func (m *MapLB) persister() {
 	}
 }
 
+// flush writes every changed job's record in one transaction.
 func (m *MapLB) flush() {
-	for {
-		m.mu.Lock()
-		var id string
-		for k := range m.dirty {
-			id = k
-			break
-		}
-		if id == "" {
-			m.mu.Unlock()
-			return
-		}
-		delete(m.dirty, id)
-		var r *jobRecord
+	m.mu.Lock()
+	puts, deletes := map[string]any{}, []string(nil)
+	for id := range m.dirty {
 		if j, ok := m.jobs[id]; ok {
-			r = m.record(j)
-		}
-		m.mu.Unlock()
-		var err error
-		if r == nil {
-			err = m.db.Delete(bucketJobs, id)
+			puts[id] = m.record(j)
 		} else {
-			err = m.db.Put(bucketJobs, id, r)
+			deletes = append(deletes, id)
 		}
-		if err != nil {
-			m.Log.Error("saving job state", zap.String("job", id), zap.Error(err))
-		}
+	}
+	clear(m.dirty)
+	m.mu.Unlock()
+	if err := m.db.Write(bucketJobs, puts, deletes); err != nil {
+		m.Log.Error("saving job state", zap.Int("jobs", len(puts)+len(deletes)), zap.Error(err))
 	}
 }
 

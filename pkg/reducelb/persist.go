@@ -1,6 +1,7 @@
 package reducelb
 
 import (
+	"maps"
 	"time"
 
 	"go.uber.org/zap"
@@ -49,41 +50,30 @@ func (r *ReduceLB) saver() {
 
 // save writes the records of changed jobs, outside the daemon's lock.
 func (r *ReduceLB) save() {
-	for {
-		r.mu.Lock()
-		var id string
-		for k := range r.unsaved {
-			id = k
-			break
+	r.mu.Lock()
+	puts, deletes := map[string]any{}, []string(nil)
+	for id := range r.unsaved {
+		j, ok := r.jobs[id]
+		if !ok {
+			deletes = append(deletes, id)
+			continue
 		}
-		if id == "" {
-			r.mu.Unlock()
-			return
+		st, _ := r.sched.Snapshot(id)
+		rec := &jobRecord{Spec: j.spec, Maps: j.maps, MapLB: j.maplb, Parts: maps.Clone(j.parts), Done: j.done, Fail: j.fail, Sched: st, RPCOf: map[string]string{}}
+		for _, o := range st.Outputs {
+			rec.RPCOf[o.Node] = r.rpcOf[o.Node]
 		}
-		delete(r.unsaved, id)
-		var rec *jobRecord
-		if j, ok := r.jobs[id]; ok {
-			st, _ := r.sched.Snapshot(id)
-			rec = &jobRecord{Spec: j.spec, Maps: j.maps, MapLB: j.maplb, Parts: j.parts, Done: j.done, Fail: j.fail, Sched: st, RPCOf: map[string]string{}}
-			for _, o := range st.Outputs {
-				rec.RPCOf[o.Node] = r.rpcOf[o.Node]
-			}
-			for _, p := range st.Parts {
-				if p.Reducer != "" {
-					rec.RPCOf[p.Reducer] = r.rpcOf[p.Reducer]
-				}
+		for _, p := range st.Parts {
+			if p.Reducer != "" {
+				rec.RPCOf[p.Reducer] = r.rpcOf[p.Reducer]
 			}
 		}
-		r.mu.Unlock()
-		var err error
-		if rec == nil {
-			err = r.db.Delete(bucketJobs, id)
-		} else {
-			err = r.db.Put(bucketJobs, id, rec)
-		}
-		if err != nil {
-			r.Log.Error("saving job state", zap.String("job", id), zap.Error(err))
-		}
+		puts[id] = rec
+	}
+	clear(r.unsaved)
+	r.mu.Unlock()
+	if err := r.db.Write(bucketJobs, puts, deletes); err != nil {
+		r.Log.Error("saving job state", zap.Int("jobs", len(puts)+len(deletes)), zap.Error(err))
 	}
 }
 
