@@ -54,6 +54,7 @@ type MapLB struct {
 	mu           sync.Mutex
 	sched        *sched.MapScheduler
 	jobs         map[string]*mjob
+	active       map[string]*mjob     // the jobs not finished: uploading, queued or running
 	order        []string             // job ids, oldest first
 	gone         map[string]time.Time // expired job ids → when they expired
 	lostNodes    map[string]lostNode  // nodes that left lately, for the dashboard
@@ -88,7 +89,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	m := &MapLB{
 		Base: b, mode: mode, layout: shuffle.Layout{Dir: o.DataDir},
 		sched: sched.NewMapScheduler(mode),
-		jobs:  map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, deadBoot: map[string]string{}, reduceLBBoot: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
+		jobs:  map[string]*mjob{}, active: map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, deadBoot: map[string]string{}, reduceLBBoot: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
 		db: db, dirty: map[string]bool{}, persistKick: make(chan struct{}, 1),
 	}
 	if err := m.load(); err != nil {
@@ -279,12 +280,13 @@ func (m *MapLB) giveUpStalled(now time.Time) {
 // expire forgets jobs that finished more than the result TTL ago, with
 // their results, wherever those are. m.mu is held.
 func (m *MapLB) expire(now time.Time) {
-	for id, j := range m.jobs {
+	for id, j := range m.active {
 		if j.state == stateUploading && now.Sub(j.idleSince()) > uploadIdle {
 			m.Log.Warn("upload abandoned", zap.String("job", id), zap.Duration("idle", now.Sub(j.idleSince())))
 			j.closeUploads()
 			os.RemoveAll(j.dir)
 			delete(m.jobs, id)
+			delete(m.active, id)
 		}
 	}
 	keep := m.order[:0]
@@ -426,6 +428,7 @@ func (m *MapLB) handleSubmitBegin(ctx context.Context, r *protocol.SubmitBegin) 
 	j.client, j.maxInput = client, m.Opts.MaxJobBytes
 	m.mu.Lock()
 	m.jobs[id] = j
+	m.active[id] = j
 	m.mu.Unlock()
 	m.Log.Info("job submitted", zap.String("job", id), zap.String("kind", spec.Job), zap.Int("docs", len(spec.Docs)), zap.Int("partitions", spec.Reducers), zap.Int64("split", split))
 	return &protocol.SubmitBeginReply{Job: id}, nil
@@ -461,8 +464,8 @@ func checkSpecSize(spec *job.Spec) error {
 // unfinishedJobsOf counts a client host's jobs that are not over. m.mu is held.
 func (m *MapLB) unfinishedJobsOf(client string) int {
 	n := 0
-	for _, j := range m.jobs {
-		if j.client == client && !protocol.Terminal(j.state) {
+	for _, j := range m.active {
+		if j.client == client {
 			n++
 		}
 	}
@@ -518,6 +521,7 @@ func (m *MapLB) handleCommit(_ context.Context, r *protocol.Commit) (*protocol.J
 		m.mu.Lock()
 		j.state = stateUploading
 		delete(m.jobs, j.id)
+		delete(m.active, j.id)
 		m.mu.Unlock()
 		os.RemoveAll(j.dir)
 		return nil, fmt.Errorf("saving job %s: %w", j.id, err)
@@ -567,12 +571,13 @@ func (m *MapLB) resyncReduceLB() {
 func (m *MapLB) startQueued() {
 	m.mu.Lock()
 	var queued []*mjob
-	for _, id := range m.order {
-		if j := m.jobs[id]; j != nil && j.state == protocol.StateQueued && !j.registering {
+	for _, j := range m.active {
+		if j.state == protocol.StateQueued && !j.registering {
 			queued = append(queued, j)
 		}
 	}
 	m.mu.Unlock()
+	slices.SortFunc(queued, func(a, b *mjob) int { return a.submitted.Compare(b.submitted) }) // oldest first
 	for _, j := range queued {
 		reduceLB := ""
 		if m.mode == sched.ModeDLBP {
@@ -830,6 +835,7 @@ func (m *MapLB) endJob(j *mjob, state, reason string) {
 		return
 	}
 	now := time.Now()
+	delete(m.active, j.id)
 	m.cancelAttempts(m.sched.StopJob(j.id, now, "job "+state))
 	j.maps = m.sched.Tasks(j.id)
 	m.sched.Forget(j.id)

@@ -159,6 +159,9 @@ func (m *MapLB) load() error {
 			m.Log.Info("job recovered", zap.String("job", j.id), zap.Int("maps", len(j.tasks)), zap.Int("outputs", len(j.outputs)))
 		}
 		m.jobs[j.id] = j
+		if !protocol.Terminal(j.state) {
+			m.active[j.id] = j
+		}
 		m.order = append(m.order, j.id)
 		return nil
 	})
