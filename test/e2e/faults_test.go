@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -379,7 +380,8 @@ func TestFaultRejoin(t *testing.T) {
 // so each task fails with "not a directory") gets fewer tasks: after a streak of failures it is
 // paused, the job's tasks run on the healthy nodes, and the output is exact. When every node
 // fails, a task that failed on 3 different nodes fails the job with the reason, instead of
-// looping; `dlbp wait` exits 1 and says why.
+// looping (or, when the other nodes are paused for failing, after 4 failures in all);
+// `dlbp wait` exits 1 and says why.
 func TestFaultPoison(t *testing.T) {
 	c := startFaultCluster(t, faultNodes)
 	breakDisk := func(node string) {
@@ -420,8 +422,11 @@ func TestFaultPoison(t *testing.T) {
 		t.Fatalf("dlbp wait on a job every node fails: exit %d, want 1; stderr:\n%s", r.Code, r.Stderr)
 	}
 	msg := string(r.Stderr)
-	if !strings.Contains(msg, "on 3 nodes") || !strings.Contains(msg, "not a directory") {
-		t.Errorf("dlbp wait says %q; want the task's failure on 3 nodes and its reason", msg)
+	// The scheduler gives up on a task once it failed on 3 different nodes, or 4 times in all
+	// (a retry goes back to a node it failed on when the others are paused).
+	poisonMsg := regexp.MustCompile(`map task \d+ failed (\d+) times on (\d+) nodes, last: .*not a directory`)
+	if m := poisonMsg.FindStringSubmatch(msg); m == nil || (m[1] != "4" && m[2] != "3") || m[2] == "1" {
+		t.Errorf("dlbp wait says %q; want the task's failures (on 3 nodes, or 4 times on 2 or more) and the reason", msg)
 	}
 	st, err := c.JobStatus(t, c.lb, id)
 	if err != nil {
@@ -432,16 +437,17 @@ func TestFaultPoison(t *testing.T) {
 	}
 	poisoned := false
 	for _, m := range st.Maps {
-		on := map[string]bool{}
+		on, failed := map[string]bool{}, 0
 		for _, a := range m.Attempts {
 			if a.State == "failed" {
 				on[a.Node] = true
+				failed++
 			}
 		}
-		poisoned = poisoned || len(on) >= 3
+		poisoned = poisoned || len(on) >= 3 || (failed >= 4 && len(on) >= 2)
 	}
 	if !poisoned {
-		t.Errorf("no map task of the failed job failed on 3 different nodes: %+v", st.Maps)
+		t.Errorf("no map task of the failed job failed on 3 different nodes, or 4 times on 2: %+v", st.Maps)
 	}
 	t.Logf("the poisoned job failed: %s", strings.TrimSpace(msg))
 }
