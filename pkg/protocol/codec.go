@@ -19,6 +19,9 @@ const maxNesting = 64
 // `msgpack:"..."` tags and integers use their most compact encoding.
 func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
+	if h, ok := v.(sizeHinter); ok {
+		buf.Grow(h.encodedSizeHint()) // a bulk message is not copied as the buffer grows
+	}
 	enc := msgpack.GetEncoder()
 	enc.Reset(&buf)
 	enc.UseCompactInts(true)
@@ -29,6 +32,18 @@ func Marshal(v any) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// sizeHinter is a message that knows about how large its encoding is.
+type sizeHinter interface{ encodedSizeHint() int }
+
+// Overhead allowed for the fields around a message's bulk bytes.
+const hintSlack = 256
+
+func (e *Envelope) encodedSizeHint() int {
+	return len(e.Body) + len(e.Method) + len(e.Code) + len(e.Error) + hintSlack
+}
+func (u *Upload) encodedSizeHint() int { return len(u.Data) + len(u.Job) + hintSlack }
+func (c *Chunk) encodedSizeHint() int  { return len(c.Data) + hintSlack }
 
 // Unmarshal decodes the msgpack value in b into v, which must be a non-nil
 // pointer. b is first checked to be exactly one well-formed value of bounded

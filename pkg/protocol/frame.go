@@ -80,7 +80,9 @@ func readPayload(r io.Reader, n int) ([]byte, error) {
 		if got == n {
 			return buf, nil
 		}
-		grown := make([]byte, min(2*len(buf), n))
+		// Once a first step has arrived, the next one holds a whole
+		// bulk chunk (the common large frame) in one allocation.
+		grown := make([]byte, min(max(2*len(buf), ChunkSize+frameGrowStep), n))
 		copy(grown, buf)
 		buf = grown
 	}

@@ -34,3 +34,38 @@ func BenchmarkCall(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUpload is 1 MiB chunks sent to a handler that keeps nothing, 4 in flight as the
+// client's upload does: the transport's share of an upload's cost.
+func BenchmarkUpload(b *testing.B) {
+	srv := NewServer(ServerConfig{})
+	Handle(srv, protocol.MethodSubmitUpload, func(_ context.Context, r *protocol.Upload) (*protocol.Empty, error) {
+		return &protocol.Empty{}, nil
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	c := NewClient(ClientConfig{})
+	defer c.Close()
+	ctx := context.Background()
+	chunk := make([]byte, protocol.ChunkSize)
+	b.SetBytes(int64(len(chunk)))
+	b.ResetTimer()
+	sem := make(chan struct{}, 4)
+	errs := make(chan error, b.N)
+	for i := 0; i < b.N; i++ {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- c.Call(ctx, l.Addr().String(), protocol.MethodSubmitUpload, &protocol.Upload{Job: "j", Data: chunk}, nil)
+		}()
+	}
+	for i := 0; i < b.N; i++ {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
