@@ -109,7 +109,7 @@ func (c *Client) Submit(ctx context.Context, spec job.Spec, splitSize int64, inp
 
 // uploadsInFlight is how many chunks of a document travel at once: the
 // round trips overlap, and maplb puts the chunks back in order.
-const uploadsInFlight = 4
+const uploadsInFlight = 8
 
 // upload streams one document in chunks, a few in flight at a time.
 func (c *Client) upload(ctx context.Context, id string, doc int, in Input) error {
