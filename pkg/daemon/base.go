@@ -300,6 +300,14 @@ func (b *Base) writeAddrs() error {
 	return os.Rename(tmp, path)
 }
 
+// Rejoined handles a membership event for the RPC client: a member that
+// joins (again: it may have been cut off and back) gets fresh connections.
+func (b *Base) Rejoined(ev cluster.Event) {
+	if ev.Type == cluster.EventJoin && ev.Member.Meta.RPC != "" {
+		b.Client.Reset(ev.Member.Meta.RPC)
+	}
+}
+
 // Members returns the alive members of a role.
 func (b *Base) Members(role cluster.Role) []cluster.Member {
 	var out []cluster.Member

@@ -54,14 +54,15 @@ type MapLB struct {
 	mu           sync.Mutex
 	sched        *sched.MapScheduler
 	jobs         map[string]*mjob
-	active       map[string]*mjob     // the jobs not finished: uploading, queued or running
-	order        []string             // job ids, oldest first
-	gone         map[string]time.Time // expired job ids → when they expired
-	lostNodes    map[string]lostNode  // nodes that left lately, for the dashboard
-	leaves       *daemon.Leaves       // departures waiting out their grace period
-	bootOf       map[string]string    // node name → the Boot of the run seen last
-	deadBoot     map[string]string    // node name → a run its probe proved gone
-	reduceLBBoot map[string]string    // reducelb name → the Boot of the run seen last
+	active       map[string]*mjob              // the jobs not finished: uploading, queued or running
+	order        []string                      // job ids, oldest first
+	gone         map[string]time.Time          // expired job ids → when they expired
+	lostNodes    map[string]lostNode           // nodes that left lately, for the dashboard
+	leaves       *daemon.Leaves                // departures waiting out their grace period
+	bootOf       map[string]string             // node name → the Boot of the run seen last
+	deadBoot     map[string]string             // node name → a run its probe proved gone
+	lostAttempts map[string][]sched.AttemptRef // node name → attempts lost with it, to stop if it comes back
+	reduceLBBoot map[string]string             // reducelb name → the Boot of the run seen last
 	db           *store.DB
 	dirty        map[string]bool // jobs whose record must be written
 	persistKick  chan struct{}
@@ -89,7 +90,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	m := &MapLB{
 		Base: b, mode: mode, layout: shuffle.Layout{Dir: o.DataDir},
 		sched: sched.NewMapScheduler(mode),
-		jobs:  map[string]*mjob{}, active: map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, deadBoot: map[string]string{}, reduceLBBoot: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
+		jobs:  map[string]*mjob{}, active: map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, deadBoot: map[string]string{}, lostAttempts: map[string][]sched.AttemptRef{}, reduceLBBoot: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
 		db: db, dirty: map[string]bool{}, persistKick: make(chan struct{}, 1),
 	}
 	if err := m.load(); err != nil {
@@ -182,6 +183,7 @@ func (m *MapLB) ready() error {
 func (m *MapLB) followMembers() {
 	defer m.wg.Done()
 	for ev := range m.Cluster.Events() {
+		m.Rejoined(ev)
 		m.mu.Lock()
 		switch ev.Type {
 		case cluster.EventJoin, cluster.EventUpdate:
@@ -214,6 +216,9 @@ func (m *MapLB) followMembers() {
 // nodeGone moves the work of a node that left for good. m.mu is held.
 func (m *MapLB) nodeGone(name string) {
 	lost := m.sched.NodeDown(name, time.Now(), "node "+name+" left the cluster")
+	// Should the node come back (cut off, not dead), these attempts are
+	// stopped there: they would hold its slots for nothing.
+	m.lostAttempts[name] = append(m.lostAttempts[name], lost...)
 	m.Metrics.TasksFinished.WithLabelValues("map", "lost").Add(float64(len(lost)))
 	m.Metrics.TasksRetried.WithLabelValues("map", "node lost").Add(float64(len(lost)))
 	m.Log.Info("node lost", zap.String("node", name), zap.Int("attempts", len(lost)))
@@ -239,9 +244,32 @@ func (m *MapLB) memberUp(mem cluster.Member) {
 	} else if m.leaves.Back(mem.Name) {
 		m.Log.Info("node back within the grace period: its work stays", zap.String("node", mem.Name))
 	}
+	if lost := m.lostAttempts[mem.Name]; len(lost) > 0 {
+		delete(m.lostAttempts, mem.Name)
+		if m.bootOf[mem.Name] == mem.Meta.Boot {
+			m.Log.Info("node back after its work moved: stopping its old attempts", zap.String("node", mem.Name), zap.Int("attempts", len(lost)))
+			m.rpcOf[mem.Name] = mem.Meta.RPC
+			m.cancelAttempts(lost)
+		}
+	}
 	m.bootOf[mem.Name] = mem.Meta.Boot
 	m.rpcOf[mem.Name] = mem.Meta.RPC
 	m.sched.NodeUp(sched.NodeInfo{Name: mem.Name, Slots: mem.Meta.Slots, Draining: mem.Meta.State == cluster.StateDraining})
+}
+
+// reconcileNodes makes the scheduler follow gossip's view: a node gossip
+// counts alive but the scheduler does not (its leave came after the rejoin
+// that refuted it, or an event was missed) is taken back, so that a live
+// node is never left without work. m.mu is held.
+func (m *MapLB) reconcileNodes() {
+	for _, mem := range m.Members(cluster.RoleNode) {
+		if m.deadBoot[mem.Name] == mem.Meta.Boot || mem.Meta.State != cluster.StateAlive {
+			continue
+		}
+		if m.leaves.Pending(mem.Name) || !m.sched.HasNode(mem.Name) {
+			m.memberUp(mem)
+		}
+	}
 }
 
 // tick retries what waits on time: queued jobs waiting for a reducelb,
@@ -252,6 +280,7 @@ func (m *MapLB) tick() {
 		m.startQueued()
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		m.reconcileNodes()
 		for _, name := range m.leaves.Due(time.Now()) {
 			m.nodeGone(name)
 		}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,6 +38,7 @@ type Node struct {
 	reduceLB map[string]string              // job → reducelb address to report parts to
 	draining bool
 	wg       sync.WaitGroup
+	evWG     sync.WaitGroup // the membership follower
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
@@ -117,6 +119,10 @@ func checkWork(id string, spec *job.Spec, maps int) error {
 // serveChunk serves a chunk of a file and counts its bytes.
 func (n *Node) serveChunk(what, path string, off int64) (*protocol.Chunk, error) {
 	c, err := shuffle.ReadChunk(path, off)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Said apart from other errors: asking again will not help.
+		return nil, transport.Errorf(transport.CodeNotFound, "no such %s here (%s)", what, filepath.Base(path))
+	}
 	if err == nil {
 		n.Metrics.Bytes.WithLabelValues("out", what).Add(float64(len(c.Data)))
 	}
@@ -126,7 +132,18 @@ func (n *Node) serveChunk(what, path string, off int64) (*protocol.Chunk, error)
 // Start serves and joins the cluster.
 func (n *Node) Start() error {
 	meta := cluster.Meta{Role: cluster.RoleNode, Slots: n.Opts.Slots, State: cluster.StateAlive}
-	return n.Base.Start(meta, n.ready, nil)
+	if err := n.Base.Start(meta, n.ready, nil); err != nil {
+		return err
+	}
+	events := n.Cluster.Events()
+	n.evWG.Add(1)
+	go func() {
+		defer n.evWG.Done()
+		for ev := range events { // ends when the cluster shuts down
+			n.Rejoined(ev)
+		}
+	}()
+	return nil
 }
 
 func (n *Node) ready() error {
@@ -492,5 +509,6 @@ func (n *Node) Close() error {
 	n.Base.StopSoon()
 	n.gather.Close()
 	n.wg.Wait()
+	n.evWG.Wait()
 	return nil
 }

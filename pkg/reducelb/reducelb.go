@@ -160,6 +160,7 @@ var errNoNodes = transport.Errorf(transport.CodeUnavailable, "no node in the clu
 func (r *ReduceLB) followMembers() {
 	defer r.wg.Done()
 	for ev := range r.Cluster.Events() {
+		r.Rejoined(ev)
 		r.mu.Lock()
 		switch ev.Type {
 		case cluster.EventJoin, cluster.EventUpdate:
@@ -191,6 +192,16 @@ func (r *ReduceLB) nodeGone(name string) {
 
 // finalizeLeaves ends the grace period of departed nodes. r.mu is held.
 func (r *ReduceLB) finalizeLeaves() {
+	// Gossip's view first: a node alive there but not here (its leave came
+	// after the rejoin that refuted it) is taken back.
+	for _, mem := range r.Members(cluster.RoleNode) {
+		if r.deadBoot[mem.Name] == mem.Meta.Boot || mem.Meta.State != cluster.StateAlive {
+			continue
+		}
+		if r.leaves.Pending(mem.Name) || !r.sched.HasNode(mem.Name) || r.dead[mem.Name] {
+			r.memberUp(mem)
+		}
+	}
 	for _, name := range r.leaves.Due(time.Now()) {
 		r.nodeGone(name)
 	}

@@ -608,6 +608,12 @@ func (s *MapScheduler) Progress(job string) (done, total int) {
 }
 
 // Running returns how many map attempts this scheduler runs on a node.
+// HasNode reports whether a node is known and not draining.
+func (s *MapScheduler) HasNode(name string) bool {
+	n, ok := s.nodes[name]
+	return ok && !n.info.Draining
+}
+
 func (s *MapScheduler) Running(node string) int {
 	if n, ok := s.nodes[node]; ok {
 		return n.running

@@ -146,8 +146,9 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 	select {
 	case g.fetchers <- struct{}{}:
 		for try := 0; try < 3; try++ {
-			if err = g.fetchOnce(ctx, k, pt); err == nil || ctx.Err() != nil {
-				break
+			err = g.fetchOnce(ctx, k, pt)
+			if err == nil || ctx.Err() != nil || transport.CodeOf(err) == transport.CodeNotFound {
+				break // done, or not there to fetch: the map runs again elsewhere
 			}
 			select {
 			case <-time.After(time.Duration(100<<try) * time.Millisecond):

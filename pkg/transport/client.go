@@ -167,6 +167,19 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// Reset drops the connection to addr, if there is one: its pending calls
+// fail and the next call dials afresh. For a peer that was cut off and is
+// back: TCP may still be backing off its retransmissions on the old
+// connection, and calls queued there would wait for it.
+func (c *Client) Reset(addr string) {
+	c.mu.Lock()
+	cc := c.conns[addr]
+	c.mu.Unlock()
+	if cc != nil {
+		cc.fail(errors.New("reset: the peer rejoined the cluster"))
+	}
+}
+
 // conn returns the live connection to addr, dialling if there is none.
 func (c *Client) conn(ctx context.Context, addr string) (*clientConn, error) {
 	c.mu.Lock()

@@ -126,7 +126,7 @@ func (c *cluster) start(host, name, prog string, args ...string) *daemon {
 		c.t.Fatal(err)
 	}
 	full := append([]string{"netns", "exec", c.net.ns(host), filepath.Join(c.bin, prog),
-		"--name", name, "--data-dir", filepath.Join(c.dir, name), "--secret-file", c.secret, "--log-level", "info"}, args...)
+		"--name", name, "--data-dir", filepath.Join(c.dir, name), "--secret-file", c.secret, "--log-level", logLevel()}, args...)
 	cmd := exec.Command("ip", full...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
@@ -143,8 +143,12 @@ func (c *cluster) stopAll() {
 		d.cmd.Wait()
 	}
 	if c.t.Failed() {
+		keep := os.Getenv("DLBP_NETNS_KEEP_LOGS") // a directory for the whole logs
 		for _, d := range c.daemons {
 			data, _ := os.ReadFile(d.log)
+			if keep != "" && os.MkdirAll(keep, 0o755) == nil {
+				os.WriteFile(filepath.Join(keep, d.name+".log"), data, 0o644)
+			}
 			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 			if len(lines) > 30 {
 				lines = lines[len(lines)-30:]
@@ -300,4 +304,12 @@ func TestLinkCutMidJob(t *testing.T) {
 	} else {
 		t.Logf("after rejoining, map tasks by node: %v", ran)
 	}
+}
+
+// logLevel is the daemons' --log-level: $DLBP_NETNS_LOG_LEVEL, or info.
+func logLevel() string {
+	if l := os.Getenv("DLBP_NETNS_LOG_LEVEL"); l != "" {
+		return l
+	}
+	return "info"
 }
