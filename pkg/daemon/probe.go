@@ -76,8 +76,6 @@ func (b *Base) WatchNodes(ctx context.Context, interval time.Duration, gone func
 	if interval <= 0 {
 		interval = DefaultProbeInterval
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	reported := map[string]string{} // name → the Boot reported gone
 	var (
 		mu       sync.Mutex
@@ -85,12 +83,7 @@ func (b *Base) WatchNodes(ctx context.Context, interval time.Duration, gone func
 		wg       sync.WaitGroup
 	)
 	defer wg.Wait()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	Every(ctx, interval, func() {
 		for _, target := range b.NodeTargets() {
 			mu.Lock()
 			skip := inFlight[target.Name] || reported[target.Name] == target.Boot
@@ -116,5 +109,5 @@ func (b *Base) WatchNodes(ctx context.Context, interval time.Duration, gone func
 				}
 			}()
 		}
-	}
+	})
 }

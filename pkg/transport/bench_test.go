@@ -14,22 +14,15 @@ func BenchmarkCall(b *testing.B) {
 	Handle(srv, protocol.MethodNodeState, func(context.Context, *protocol.Empty) (*protocol.NodeStatus, error) {
 		return &protocol.NodeStatus{Running: 1, Slots: 2}, nil
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Close()
-	c := NewClient(ClientConfig{})
-	defer c.Close()
+	addr, c := benchPair(b, srv)
 	ctx := context.Background()
 	var st protocol.NodeStatus
-	if err := c.Call(ctx, l.Addr().String(), protocol.MethodNodeState, &protocol.Empty{}, &st); err != nil {
+	if err := c.Call(ctx, addr, protocol.MethodNodeState, &protocol.Empty{}, &st); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := c.Call(ctx, l.Addr().String(), protocol.MethodNodeState, &protocol.Empty{}, &st); err != nil {
+		if err := c.Call(ctx, addr, protocol.MethodNodeState, &protocol.Empty{}, &st); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -42,14 +35,7 @@ func BenchmarkUpload(b *testing.B) {
 	Handle(srv, protocol.MethodSubmitUpload, func(_ context.Context, r *protocol.Upload) (*protocol.Empty, error) {
 		return &protocol.Empty{}, nil
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Close()
-	c := NewClient(ClientConfig{})
-	defer c.Close()
+	addr, c := benchPair(b, srv)
 	ctx := context.Background()
 	chunk := make([]byte, protocol.ChunkSize)
 	b.SetBytes(int64(len(chunk)))
@@ -60,7 +46,7 @@ func BenchmarkUpload(b *testing.B) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			errs <- c.Call(ctx, l.Addr().String(), protocol.MethodSubmitUpload, &protocol.Upload{Job: "j", Data: chunk}, nil)
+			errs <- c.Call(ctx, addr, protocol.MethodSubmitUpload, &protocol.Upload{Job: "j", Data: chunk}, nil)
 		}()
 	}
 	for i := 0; i < b.N; i++ {
@@ -68,4 +54,20 @@ func BenchmarkUpload(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchPair serves srv on a loopback port and returns its address and a client; both stop
+// when the benchmark ends.
+func benchPair(b *testing.B, srv *Server) (string, *Client) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(l)
+	c := NewClient(ClientConfig{})
+	b.Cleanup(func() {
+		c.Close()
+		srv.Close()
+	})
+	return l.Addr().String(), c
 }
