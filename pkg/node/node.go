@@ -136,15 +136,28 @@ func (n *Node) Start() error {
 		return err
 	}
 	events := n.Cluster.Events()
-	n.evWG.Add(1)
+	n.evWG.Add(2)
 	go func() {
 		defer n.evWG.Done()
 		for ev := range events { // ends when the cluster shuts down
 			n.Rejoined(ev)
 		}
 	}()
+	go func() {
+		defer n.evWG.Done()
+		daemon.Every(n.ctx, gatherExpiry/4, func() {
+			if gone := n.gather.Expire(gatherExpiry, time.Now()); len(gone) > 0 {
+				n.Log.Info("dropped gatherings nobody asked for lately", zap.Strings("partitions", gone), zap.Duration("idle", gatherExpiry))
+			}
+		})
+	}()
 	return nil
 }
+
+// gatherExpiry is how long a reduce partition may go unmentioned by
+// reducelb before this node drops what it gathered for it (see
+// shuffle.Gatherer.Expire).
+const gatherExpiry = 2 * time.Minute
 
 func (n *Node) ready() error {
 	if len(n.Members(cluster.RoleMapLB)) == 0 {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -56,6 +58,7 @@ type gathering struct {
 	started  bool                       // reduce started
 	reduced  bool                       // part committed
 	size     int64                      // of the committed part
+	news     time.Time                  // when an Add last named this partition
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
@@ -82,6 +85,7 @@ func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []
 		st = &gathering{spec: spec, maps: maps, have: map[int]bool{}, fetching: map[int]context.CancelFunc{}, latest: map[int]protocol.Partial{}, ctx: ctx, cancel: cancel}
 		g.parts[k] = st
 	}
+	st.news = time.Now()
 	if st.reduced {
 		// The part is committed but whoever asks again did not hear of it
 		// (reducelb restarted): say it again.
@@ -295,6 +299,30 @@ func (g *Gatherer) Forget(jobID string) {
 		}
 	}
 	g.mu.Unlock()
+}
+
+// Expire drops the gatherings no Add has named for longer than idle, and
+// the partials fetched for them: those of jobs that ended while this node
+// was cut off (nobody told it), or that moved to another reducer. A
+// partition being reduced is left alone. A live job's reduce load balancer
+// names its reducers at least every few seconds in the job's tail; one
+// expired too early is gathered again at the next Add. The committed parts
+// stay. It returns the partitions dropped.
+func (g *Gatherer) Expire(idle time.Duration, now time.Time) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for k, st := range g.parts {
+		if now.Sub(st.news) <= idle || (st.started && !st.reduced) {
+			continue
+		}
+		st.cancel()
+		delete(g.parts, k)
+		os.RemoveAll(filepath.Dir(g.layout.GatherPath(k.job, k.p, 0)))
+		out = append(out, fmt.Sprintf("%s/%d", k.job, k.p))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Close stops every gathering and waits for its goroutines.

@@ -3,6 +3,8 @@ package shuffle
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -61,5 +63,49 @@ func TestGathererIgnoresStaleLocation(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the partition was not reduced: the stale location replaced the live one")
+	}
+}
+
+// TestGathererExpire: a gathering no Add has named for longer than the idle time is dropped
+// (its fetches stop, its gathered partials go); one named lately stays; an Add after the drop
+// starts it again.
+func TestGathererExpire(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	client := transport.NewClient(transport.ClientConfig{})
+	defer client.Close()
+	layout := Layout{Dir: t.TempDir()}
+	g := NewGatherer(layout, client, "reducer", zap.NewNop(), func(string, int, int64, error, bool) {})
+	defer g.Close()
+	spec := job.Spec{Job: "wordcount", Reducers: 2}
+	// Partition 0 waits for a partial it cannot fetch (its holder is gone); its directory
+	// holds what it gathered.
+	g.Add("jold", 0, spec, 2, []protocol.Partial{{Task: 0, Node: "dead", RPC: deadAddr, Seq: 1}})
+	gathered := filepath.Dir(layout.GatherPath("jold", 0, 0))
+	if err := os.MkdirAll(gathered, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(layout.GatherPath("jold", 0, 1), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if gone := g.Expire(time.Minute, time.Now()); len(gone) != 0 {
+		t.Fatalf("dropped %v, named a moment ago", gone)
+	}
+	later := time.Now().Add(2 * time.Minute)
+	g.Add("jlive", 1, spec, 2, nil) // named "now"; the clock passed to Expire is later
+	gone := g.Expire(time.Minute, later)
+	if len(gone) != 2 || gone[0] != "jlive/1" || gone[1] != "jold/0" {
+		t.Fatalf("Expire dropped %v, want both partitions idle for 2 minutes", gone)
+	}
+	if _, err := os.Stat(gathered); !os.IsNotExist(err) {
+		t.Errorf("the gathered partials of jold/0 are still there (%v)", err)
+	}
+	g.Add("jold", 0, spec, 2, nil)
+	if gone := g.Expire(time.Minute, time.Now()); len(gone) != 0 {
+		t.Errorf("dropped %v right after an Add named it again", gone)
 	}
 }
