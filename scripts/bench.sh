@@ -37,6 +37,8 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 size_mb=512 runs=3 jobs_csv=wordcount,indexer,sort reducers="" seed=1
 small=1 profile=1 small_n=200 small_clients=16 small_seconds=10
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/procs.sh
+. "$root/scripts/lib/procs.sh"
 doc=$root/docs/bench.md
 cmdline="scripts/bench.sh${*:+ $*}"
 while (($#)); do
@@ -82,16 +84,7 @@ stop_all() {
   local pids=() d
   for p in "${others[@]}"; do kill -INT "$p" 2>/dev/null || true; done
   for d in "${daemons[@]}"; do pids+=("${d##* }"); done
-  if ((${#pids[@]})); then
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    for _ in $(seq 100); do
-      local alive=0
-      for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-      ((alive)) || break
-      sleep 0.1
-    done
-    kill -KILL "${pids[@]}" 2>/dev/null || true
-  fi
+  stop_pids "${pids[@]}"
   wait 2>/dev/null || true
   if ((code == 0)); then
     rm -rf "$work"

@@ -25,6 +25,8 @@ if ! [[ $size_mb =~ ^[1-9][0-9]*$ && $runs =~ ^[1-9][0-9]*$ && $split =~ ^[1-9][
   exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/procs.sh
+. "$root/scripts/lib/procs.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/dlbp-killbench.XXXXXX")
 bin=$work/bin
 mkdir -p "$bin" "$work/input" "$work/logs"
@@ -37,14 +39,7 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 stop_cluster() {
   ((${#pids[@]})) || return 0
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  for _ in $(seq 100); do
-    local alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    ((alive)) || break
-    sleep 0.1
-  done
-  kill -KILL "${pids[@]}" 2>/dev/null || true
+  stop_pids "${pids[@]}"
   wait 2>/dev/null || true
   pids=()
 }

@@ -39,6 +39,8 @@ grep)
 *) echo "DLBP_SCALE_JOB=$job: want wordcount, indexer, sort or grep" >&2; exit 2 ;;
 esac
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/procs.sh
+. "$root/scripts/lib/procs.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/dlbp-scale.XXXXXX")
 bin=$work/bin
 logs=$work/logs
@@ -63,16 +65,7 @@ stop_all() {
   done
   local pids=()
   for d in "${daemons[@]}"; do pids+=("${d#* }"); done
-  if ((${#pids[@]})); then
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    for _ in $(seq 100); do
-      local alive=0
-      for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-      ((alive)) || break
-      sleep 0.1
-    done
-    kill -KILL "${pids[@]}" 2>/dev/null || true
-  fi
+  stop_pids "${pids[@]}"
   wait 2>/dev/null || true
   if ((code == 0)); then
     rm -rf "$work"
