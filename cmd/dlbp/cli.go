@@ -32,14 +32,17 @@ const (
 
 const usage = `usage:
   dlbp submit [--lb HOST:PORT] --job NAME [--param KEY=VALUE]... [--reducers R]
-              [--split-size BYTES] [--output DIR|-] [--force] [--detach] [--quiet] [INPUT...]
-  dlbp wait JOB [--output DIR|-] [--force] [--quiet]
+              [--split-size BYTES] [--output DIR|-] [--force] [--detach] [--quiet]
+              [--fetch direct|lb] [INPUT...]
+  dlbp wait JOB [--output DIR|-] [--force] [--quiet] [--fetch direct|lb]
   dlbp status JOB [--json]
   dlbp jobs [--json]
   dlbp nodes [--json]
   dlbp cancel JOB
 
 --lb defaults to $DLBP_LB, then 127.0.0.1:7070; --secret-file to $DLBP_SECRET_FILE.
+--fetch direct (the default) reads the result's parts from the nodes that hold them, and
+through maplb when they do not answer; --fetch lb reads them all through maplb.
 INPUT is a file, or - for standard input. Jobs: ` + "%s" + `.
 `
 
@@ -118,6 +121,12 @@ type common struct {
 	lb, secretFile         string
 	tlsCert, tlsKey, tlsCA string
 	quiet                  bool
+	fetch                  string // submit and wait: where the result is read
+}
+
+// fetchFlag adds --fetch, for the commands that read a result.
+func (c *common) fetchFlag(fs *flag.FlagSet) {
+	fs.StringVar(&c.fetch, "fetch", client.FetchDirect, "read the result's parts from the nodes (direct) or through maplb (lb)")
 }
 
 func (e env) flags(name string, c *common) *flag.FlagSet {
@@ -159,6 +168,11 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func (c *common) client() (*client.Client, error) {
+	switch c.fetch {
+	case "", client.FetchDirect, client.FetchLB:
+	default:
+		return nil, usagef("--fetch %s: want direct or lb", c.fetch)
+	}
 	var secret []byte
 	if c.secretFile != "" {
 		s, err := os.ReadFile(c.secretFile)
@@ -171,7 +185,9 @@ func (c *common) client() (*client.Client, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	return client.NewTLS(c.lb, secret, tlsCfg), nil
+	cl := client.NewTLS(c.lb, secret, tlsCfg)
+	cl.Fetch = c.fetch
+	return cl, nil
 }
 
 type params map[string]string
@@ -189,6 +205,7 @@ func (p params) Set(s string) error {
 func (e env) submit(ctx context.Context, args []string) error {
 	var c common
 	fs := e.flags("submit", &c)
+	c.fetchFlag(fs)
 	name := fs.String("job", "", "job to run: "+strings.Join(job.Names(), ", "))
 	ps := params{}
 	fs.Var(ps, "param", "job parameter KEY=VALUE (repeatable)")
@@ -264,11 +281,11 @@ func (e env) finish(ctx context.Context, cl *client.Client, id, output string, q
 	return cl.WriteResultDir(ctx, st, output)
 }
 
-func (e env) oneJob(name string, args []string, extra func(fs *flag.FlagSet)) (string, *common, error) {
+func (e env) oneJob(name string, args []string, extra func(fs *flag.FlagSet, c *common)) (string, *common, error) {
 	var c common
 	fs := e.flags(name, &c)
 	if extra != nil {
-		extra(fs)
+		extra(fs, &c)
 	}
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -283,7 +300,8 @@ func (e env) oneJob(name string, args []string, extra func(fs *flag.FlagSet)) (s
 func (e env) wait(ctx context.Context, args []string) error {
 	var output string
 	var force bool
-	id, c, err := e.oneJob("wait", args, func(fs *flag.FlagSet) {
+	id, c, err := e.oneJob("wait", args, func(fs *flag.FlagSet, c *common) {
+		c.fetchFlag(fs)
 		fs.StringVar(&output, "output", "-", "directory for part files, or - for standard output")
 		fs.BoolVar(&force, "force", false, "let --output DIR replace a non-empty directory")
 	})
@@ -311,7 +329,7 @@ func (e env) printJSON(v any) error {
 
 func (e env) status(ctx context.Context, args []string) error {
 	var asJSON bool
-	id, c, err := e.oneJob("status", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") })
+	id, c, err := e.oneJob("status", args, func(fs *flag.FlagSet, _ *common) { fs.BoolVar(&asJSON, "json", false, "print JSON") })
 	if err != nil {
 		return err
 	}

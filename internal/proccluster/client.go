@@ -116,12 +116,14 @@ type Status struct {
 	Parts     []Part `json:"parts"`
 }
 
-// Part is where a committed part of a succeeded job is: its reducer and its copy.
+// Part is where a committed part of a succeeded job is: its reducer and its copy, or kept by
+// the load balancers (Inline).
 type Part struct {
 	Partition int    `json:"partition"`
 	Node      string `json:"node"`
 	Copy      string `json:"copy"`
 	Bytes     int64  `json:"bytes"`
+	Inline    bool   `json:"inline"`
 }
 
 // Task is one map or reduce task of a Status.

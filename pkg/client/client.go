@@ -4,6 +4,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -19,10 +20,22 @@ import (
 	"github.com/dlbp/dlbp/pkg/transport"
 )
 
+// Where a client reads the parts of a result (Client.Fetch).
+const (
+	// FetchDirect reads each part from the node that holds it (or its
+	// copy), and through maplb when neither answers: the result does not
+	// cross maplb's link. The default.
+	FetchDirect = "direct"
+	// FetchLB reads every part through maplb.
+	FetchLB = "lb"
+)
+
 // Client talks to one map load balancer.
 type Client struct {
-	LB  string
-	rpc *transport.Client
+	LB string
+	// Fetch is FetchDirect (also when empty) or FetchLB.
+	Fetch string
+	rpc   *transport.Client
 }
 
 // New returns a client of the maplb at lb; secret may be nil.
@@ -92,8 +105,11 @@ func (c *Client) Submit(ctx context.Context, spec job.Spec, splitSize int64, inp
 		}
 	}
 	var begin protocol.SubmitBeginReply
-	if err := c.call(ctx, protocol.MethodSubmitBegin, &protocol.SubmitBegin{Spec: spec, SplitSize: splitSize, SizeHint: hint}, &begin); err != nil {
+	if err := c.call(ctx, protocol.MethodSubmitBegin, &protocol.SubmitBegin{Spec: spec, SplitSize: splitSize, SizeHint: hint, Commit: len(inputs) == 0}, &begin); err != nil {
 		return nil, err
+	}
+	if begin.Status != nil {
+		return begin.Status, nil // no input: committed already
 	}
 	for doc, in := range inputs {
 		if err := c.upload(ctx, begin.Job, doc, in); err != nil {
@@ -215,10 +231,69 @@ func (c *Client) Cancel(ctx context.Context, id string) (*protocol.JobStatus, er
 
 // part streams one part of a finished job's result, as output records.
 // The caller closes it.
-func (c *Client) part(ctx context.Context, id string, p int) *shuffle.Reader {
-	return shuffle.NewReader(ctx, c.rpc, c.LB, protocol.MethodResultRead, func(off int64) any {
-		return &protocol.ResultRead{Job: id, Partition: p, Offset: off}
-	})
+func (c *Client) part(ctx context.Context, st *protocol.JobStatus, p int) io.ReadCloser {
+	r := &partReader{ctx: ctx, rpc: c.rpc, job: st.ID, p: p, size: -1}
+	for _, loc := range st.Parts {
+		if loc.Partition != p {
+			continue
+		}
+		if loc.Inline {
+			return io.NopCloser(bytes.NewReader(loc.Data)) // small: it came with the status
+		}
+		r.size = loc.Size
+		if c.Fetch != FetchLB {
+			for _, addr := range []string{loc.RPC, loc.CopyRPC} {
+				if addr != "" && addr != c.LB {
+					r.addrs = append(r.addrs, addr)
+				}
+			}
+		}
+	}
+	r.addrs = append(r.addrs, c.LB)
+	return r
+}
+
+// partReader reads a part from the first of addrs that serves it; when one
+// fails it goes on, from where it stopped, with the next. maplb, last, can
+// reach a part the client cannot (a node's address behind NAT) and reads
+// its copy when the reducer is gone.
+type partReader struct {
+	ctx   context.Context
+	rpc   *transport.Client
+	job   string
+	p     int
+	size  int64 // -1 when unknown
+	addrs []string
+	cur   *shuffle.Reader
+	off   int64 // bytes read so far
+}
+
+func (r *partReader) Read(b []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			base, size := r.off, int64(-1)
+			if r.size >= 0 {
+				size = r.size - base
+			}
+			r.cur = shuffle.NewReader(r.ctx, r.rpc, r.addrs[0], protocol.MethodResultRead, size, func(off int64) any {
+				return &protocol.ResultRead{Job: r.job, Partition: r.p, Offset: base + off}
+			})
+		}
+		n, err := r.cur.Read(b)
+		r.off += int64(n)
+		if n > 0 || err == nil || errors.Is(err, io.EOF) || len(r.addrs) == 1 || r.ctx.Err() != nil {
+			return n, err
+		}
+		r.cur.Close()
+		r.cur, r.addrs = nil, r.addrs[1:]
+	}
+}
+
+func (r *partReader) Close() error {
+	if r.cur != nil {
+		r.cur.Close()
+	}
+	return nil
 }
 
 // WriteResult writes a finished job's whole result to w in the job's order,
@@ -226,7 +301,7 @@ func (c *Client) part(ctx context.Context, id string, p int) *shuffle.Reader {
 func (c *Client) WriteResult(ctx context.Context, st *protocol.JobStatus, w io.Writer) error {
 	parts := make([]io.Reader, st.Partitions)
 	for p := range parts {
-		r := c.part(ctx, st.ID, p)
+		r := c.part(ctx, st, p)
 		defer r.Close()
 		parts[p] = r
 	}
@@ -268,7 +343,7 @@ func (c *Client) WriteResultDir(ctx context.Context, st *protocol.JobStatus, dir
 	for p := 0; p < st.Partitions; p++ {
 		path := filepath.Join(dir, fmt.Sprintf("part-%05d", p))
 		if _, err := shuffle.WriteFileAtomic(path, true, func(w io.Writer) error {
-			r := c.part(ctx, st.ID, p)
+			r := c.part(ctx, st, p)
 			defer r.Close()
 			return job.WriteLines(r, w)
 		}); err != nil {

@@ -66,8 +66,10 @@ func newJob(id string, spec job.Spec, mode sched.Mode, dir string, splitSize int
 		files:   make([]*os.File, len(spec.Docs)), sizes: make([]int64, len(spec.Docs)),
 		cutters: make([]*job.Cutter, len(spec.Docs)),
 	}
-	if err := os.MkdirAll(j.inputDir(), 0o755); err != nil {
-		return nil, fmt.Errorf("job %s: %w", id, err)
+	if len(spec.Docs) > 0 {
+		if err := os.MkdirAll(j.inputDir(), 0o755); err != nil {
+			return nil, fmt.Errorf("job %s: %w", id, err)
+		}
 	}
 	for i := range spec.Docs {
 		f, err := os.Create(j.docPath(i))

@@ -460,6 +460,14 @@ func (m *MapLB) handleSubmitBegin(ctx context.Context, r *protocol.SubmitBegin) 
 	m.active[id] = j
 	m.mu.Unlock()
 	m.Log.Info("job submitted", zap.String("job", id), zap.String("kind", spec.Job), zap.Int("docs", len(spec.Docs)), zap.Int("partitions", spec.Reducers), zap.Int64("split", split))
+	if r.Commit && len(spec.Docs) == 0 {
+		// Nothing to upload: accepted in the same round trip.
+		st, err := m.commit(j)
+		if err != nil {
+			return nil, err
+		}
+		return &protocol.SubmitBeginReply{Job: id, Status: st}, nil
+	}
 	return &protocol.SubmitBeginReply{Job: id}, nil
 }
 
@@ -532,6 +540,13 @@ func (m *MapLB) handleCommit(_ context.Context, r *protocol.Commit) (*protocol.J
 	if err != nil {
 		return nil, err
 	}
+	return m.commit(j)
+}
+
+// commit ends a job's upload: once its record is on disk the job is
+// accepted, and it starts (in mode dlbp, once reducelb knows of it, which
+// the answer does not wait for).
+func (m *MapLB) commit(j *mjob) (*protocol.JobStatus, error) {
 	m.mu.Lock()
 	_, slots := m.liveNodes()
 	m.mu.Unlock()
@@ -560,9 +575,13 @@ func (m *MapLB) handleCommit(_ context.Context, r *protocol.Commit) (*protocol.J
 	m.changed(j.id)
 	m.mu.Unlock()
 	m.Log.Info("job accepted", zap.String("job", j.id), zap.Int("maps", len(j.tasks)), zap.Int64("bytes", j.inputBytes))
-	m.startQueued()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.startQueued()
+	}()
 	return m.status(j), nil
 }
 
@@ -1079,6 +1098,13 @@ func (m *MapLB) handleResultRead(ctx context.Context, r *protocol.ResultRead) (*
 	if loc == nil {
 		return nil, transport.Errorf(transport.CodeNotFound, "job %s has no part %d", r.Job, r.Partition)
 	}
+	if loc.Inline {
+		c, err := inlineChunk(loc.Data, r.Offset)
+		if err == nil {
+			m.Metrics.Bytes.WithLabelValues("out", "result").Add(float64(len(c.Data)))
+		}
+		return c, err
+	}
 	if loc.Node == m.Opts.Name {
 		c, err := shuffle.ReadChunk(m.layout.ResultPath(r.Job, r.Partition), r.Offset)
 		if err == nil {
@@ -1102,6 +1128,15 @@ func (m *MapLB) handleResultRead(ctx context.Context, r *protocol.ResultRead) (*
 		return nil, transport.Errorf(transport.CodeUnavailable, "part %d of job %s is on %s, which did not answer: %v", r.Partition, r.Job, loc.Node, err)
 	}
 	return &c, nil
+}
+
+// inlineChunk serves a chunk of a part kept inline.
+func inlineChunk(data []byte, off int64) (*protocol.Chunk, error) {
+	if off < 0 || off > int64(len(data)) {
+		return nil, transport.Errorf(transport.CodeBadRequest, "offset %d outside a part of %d bytes", off, len(data))
+	}
+	end := min(off+protocol.ChunkSize, int64(len(data)))
+	return &protocol.Chunk{Data: data[off:end], EOF: end == int64(len(data))}, nil
 }
 
 // Shutdown leaves the cluster and stops. Accepted jobs are on disk: a

@@ -309,7 +309,7 @@ func (n *Node) mapTask(ctx context.Context, r *protocol.RunMap) ([]int64, error)
 	var in io.Reader
 	if !r.Input.Generated() {
 		t := r.Input
-		remote := shuffle.NewReader(ctx, n.Client, r.MapLB, protocol.MethodInputRead, func(off int64) any {
+		remote := shuffle.NewReader(ctx, n.Client, r.MapLB, protocol.MethodInputRead, t.Length, func(off int64) any {
 			return &protocol.InputRead{Job: r.Job, Doc: t.Doc, Offset: t.Offset + off, Length: t.Length - off}
 		})
 		defer remote.Close()
@@ -401,9 +401,13 @@ func (n *Node) partDone(jobID string, p int, size int64, err error, permanent bo
 	}
 	log.Debug("partition reduced", zap.Int64("bytes", size))
 	n.Metrics.TasksFinished.WithLabelValues("reduce", "done").Inc()
-	n.report(n.ctx, addr, protocol.MethodReduceDone, &protocol.ReduceDone{
-		Job: jobID, Partition: p, Node: n.Opts.Name, RPC: n.RPCAddr(), Size: size, End: time.Now(),
-	})
+	msg := &protocol.ReduceDone{Job: jobID, Partition: p, Node: n.Opts.Name, RPC: n.RPCAddr(), Size: size, End: time.Now()}
+	if size <= protocol.InlineMax {
+		if data, err := os.ReadFile(n.layout.ResultPath(jobID, p)); err == nil && int64(len(data)) == size {
+			msg.Inline, msg.Data = true, data
+		}
+	}
+	n.report(n.ctx, addr, protocol.MethodReduceDone, msg)
 }
 
 // handleResultCopy copies a committed part from the reducer that wrote it,
@@ -448,7 +452,7 @@ func (n *Node) handleResultCopy(_ context.Context, r *protocol.ResultCopy) (*pro
 // copyPart streams a part from its reducer into this node's results,
 // committed by rename, and checks its size.
 func (n *Node) copyPart(ctx context.Context, r *protocol.ResultCopy) error {
-	remote := shuffle.NewReader(ctx, n.Client, r.FromRPC, protocol.MethodResultRead, func(off int64) any {
+	remote := shuffle.NewReader(ctx, n.Client, r.FromRPC, protocol.MethodResultRead, r.Size, func(off int64) any {
 		return &protocol.ResultRead{Job: r.Job, Partition: r.Partition, Offset: off}
 	})
 	defer remote.Close()

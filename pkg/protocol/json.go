@@ -48,6 +48,9 @@ type PartJSON struct {
 	Node      string `json:"node"`
 	Copy      string `json:"copy,omitempty"`
 	Bytes     int64  `json:"bytes"`
+	// Inline: the part is small enough that maplb keeps it with the job
+	// (protocol.InlineMax); it needs no copy on another node.
+	Inline bool `json:"inline,omitempty"`
 }
 
 // StatusJSON is the object `dlbp status --json` prints (DESIGN.md).
@@ -93,7 +96,7 @@ func ToJSON(st *JobStatus) StatusJSON {
 		Maps: tasksJSON(st.Maps), Reduces: tasksJSON(st.Reduces), Reducers: make([]PickJSON, len(st.Reducers)),
 	}
 	for _, p := range st.Parts {
-		out.Parts = append(out.Parts, PartJSON{Partition: p.Partition, Node: p.Node, Copy: p.Copy, Bytes: p.Size})
+		out.Parts = append(out.Parts, PartJSON{Partition: p.Partition, Node: p.Node, Copy: p.Copy, Bytes: p.Size, Inline: p.Inline})
 	}
 	for i, p := range st.Reducers {
 		out.Reducers[i] = PickJSON{Partition: p.Partition, Node: p.Node, Picked: formatTime(p.Picked), Reason: p.Reason}

@@ -59,11 +59,16 @@ type SubmitBegin struct {
 	Spec      job.Spec `msgpack:"spec"`
 	SplitSize int64    `msgpack:"split"`
 	SizeHint  int64    `msgpack:"hint"`
+	// Commit, for a job with no input documents, commits it at once: the
+	// reply then holds its status (an older maplb leaves Status nil, and
+	// the client commits).
+	Commit bool `msgpack:"commit,omitempty"`
 }
 
 // SubmitBeginReply names the new job.
 type SubmitBeginReply struct {
-	Job string `msgpack:"job"`
+	Job    string     `msgpack:"job"`
+	Status *JobStatus `msgpack:"status,omitempty"`
 }
 
 // Upload appends Data at Offset of document Doc of a job being submitted.
@@ -245,6 +250,11 @@ type PartLocation struct {
 	Size      int64  `msgpack:"size"`
 	Copy      string `msgpack:"copy,omitempty"`     // the node holding the copy
 	CopyRPC   string `msgpack:"copy_rpc,omitempty"` // its RPC address
+	// Inline says Data holds the whole part: a small part travels with
+	// the reducer's report and is kept by the load balancers (maplb keeps
+	// it durably), so it needs no copy and no reads from the node.
+	Inline bool   `msgpack:"inline,omitempty"`
+	Data   []byte `msgpack:"data,omitempty"`
 }
 
 // ResultCopy asks a node to copy committed part Partition of Job from the
@@ -312,6 +322,9 @@ type ReduceDone struct {
 	RPC       string    `msgpack:"rpc"`
 	Size      int64     `msgpack:"size"`
 	End       time.Time `msgpack:"end"`
+	// Inline says Data is the whole part (Size ≤ InlineMax).
+	Inline bool   `msgpack:"inline,omitempty"`
+	Data   []byte `msgpack:"data,omitempty"`
 }
 
 // ReduceFailed reports a partition that could not be reduced.

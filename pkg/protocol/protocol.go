@@ -24,6 +24,12 @@ const (
 	// cut into, so that a chunk plus its envelope always fits well inside
 	// DefaultMaxFrame and no message holds a whole job's data.
 	ChunkSize = 1 << 20
+	// InlineMax is the size up to which a reducer sends its part with its
+	// report (ReduceDone), and InlineJobMax how much of a job's result the
+	// load balancers keep that way: small results need no copy and no
+	// reads from the nodes.
+	InlineMax    = 64 << 10
+	InlineJobMax = 256 << 10
 )
 
 var (

@@ -59,6 +59,18 @@ type rjob struct {
 	fail   string
 }
 
+// inlineBytes is the size of the job's parts kept inline, but for
+// partition p's.
+func (j *rjob) inlineBytes(p int) int64 {
+	var n int64
+	for q, loc := range j.parts {
+		if q != p && loc.Inline {
+			n += int64(len(loc.Data))
+		}
+	}
+	return n
+}
+
 // copying is a committed part on its way to a second node. The partition
 // counts as done only once the copy is made (or no other node is there to
 // hold one), so that a succeeded job's result outlives any one node.
@@ -303,6 +315,13 @@ func (r *ReduceLB) handleReduceDone(_ context.Context, m *protocol.ReduceDone) (
 	if addr, ok := r.rpcOf[m.Node]; ok {
 		m.RPC = addr // gossip's address, not the message's
 	}
+	if m.Inline && int64(len(m.Data)) == m.Size && m.Size <= protocol.InlineMax && j.inlineBytes(m.Partition)+m.Size <= protocol.InlineJobMax {
+		// Small: the part came with the report, and the load balancers
+		// keep it; it needs no copy.
+		r.partCommitted(m.Job, j, m.Partition, &copying{done: *m}, "")
+		return &protocol.Empty{}, nil
+	}
+	m.Inline, m.Data = false, nil
 	if j.copies == nil {
 		j.copies = map[int]*copying{}
 	}
@@ -392,7 +411,7 @@ func (r *ReduceLB) partCommitted(id string, j *rjob, p int, c *copying, copyNode
 	d := r.sched.ReduceDone(id, p, m.Node, m.End)
 	r.Metrics.TasksFinished.WithLabelValues("reduce", "done").Inc()
 	if r.sched.Reducer(id, p) == m.Node {
-		loc := protocol.PartLocation{Partition: p, Node: m.Node, RPC: m.RPC, Size: m.Size}
+		loc := protocol.PartLocation{Partition: p, Node: m.Node, RPC: m.RPC, Size: m.Size, Inline: m.Inline, Data: m.Data}
 		if copyNode != "" {
 			loc.Copy, loc.CopyRPC = copyNode, r.rpcOf[copyNode]
 		}

@@ -33,13 +33,16 @@ func (l Layout) jobDir(kind, job string) string {
 }
 
 // PartialPath is where a map attempt's output for partition p is kept.
+// A job's partials share one directory (a directory is a system call to
+// make and one to remove: small jobs notice).
 func (l Layout) PartialPath(job string, task, attempt, p int) string {
-	return filepath.Join(l.jobDir("maps", job), fmt.Sprintf("t%05d.a%d", task, attempt), fmt.Sprintf("part-%05d", p))
+	return filepath.Join(l.jobDir("maps", job), fmt.Sprintf("t%05d.a%d.p%05d", task, attempt, p))
 }
 
-// GatherPath is where a reducer keeps the partial of map task for partition p.
+// GatherPath is where a reducer keeps the partial of map task for partition
+// p: one directory per partition, so that it can be dropped alone.
 func (l Layout) GatherPath(job string, p, task int) string {
-	return filepath.Join(l.jobDir("gather", job), fmt.Sprintf("p%05d", p), fmt.Sprintf("t%05d", task))
+	return filepath.Join(l.jobDir("gather", job)+fmt.Sprintf(".p%05d", p), fmt.Sprintf("t%05d", task))
 }
 
 // ResultPath is where committed part p of a job's output is kept.
@@ -49,7 +52,12 @@ func (l Layout) ResultPath(job string, p int) string {
 
 // ForgetIntermediate removes a job's partials and gathered copies.
 func (l Layout) ForgetIntermediate(job string) error {
-	return errors.Join(os.RemoveAll(l.jobDir("maps", job)), os.RemoveAll(l.jobDir("gather", job)))
+	errs := []error{os.RemoveAll(l.jobDir("maps", job))}
+	gathered, _ := filepath.Glob(l.jobDir("gather", job) + ".p*") // a job id has no pattern characters
+	for _, dir := range gathered {
+		errs = append(errs, os.RemoveAll(dir))
+	}
+	return errors.Join(errs...)
 }
 
 // ForgetResults removes a job's committed parts.
@@ -68,7 +76,11 @@ func ReadChunk(path string, off int64) (*protocol.Chunk, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return readChunkAt(f, off, -1)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return readChunkAt(f, off, max(fi.Size()-off, 0))
 }
 
 // readChunkAt reads up to ChunkSize bytes (and at most limit when ≥ 0) at off.
@@ -114,10 +126,11 @@ func ReadRange(path string, start, length, off int64) (*protocol.Chunk, error) {
 }
 
 // Reader reads a remote file chunk by chunk: request(off) builds the
-// request for the chunk at off, sent as method to addr. It fetches ahead —
-// the next chunk travels while the reader works on this one — so a stream
-// is not one round trip per chunk slower than the network. Close stops the
-// fetching; reading to the end or to an error also does.
+// request for the chunk at off, sent as method to addr. It keeps several
+// requests in flight — the chunks travel while the reader works on earlier
+// ones — so a stream is not one round trip per chunk slower than the
+// network. Close stops the fetching; reading to the end or to an error also
+// does.
 type Reader struct {
 	chunks chan fetched
 	done   chan struct{}
@@ -131,29 +144,67 @@ type fetched struct {
 	err  error // io.EOF after the last chunk
 }
 
-// readAhead is how many chunks a Reader fetches before they are read.
-const readAhead = 2
+const (
+	// readAhead is how many fetched chunks wait to be read.
+	readAhead = 2
+	// readsInFlight is how many chunk requests a Reader has out at once.
+	readsInFlight = 4
+)
 
-// NewReader returns a Reader over a chunked remote file.
-func NewReader(ctx context.Context, c *transport.Client, addr, method string, request func(off int64) any) *Reader {
+// NewReader returns a Reader over a chunked remote file of size bytes, or
+// of unknown size when size < 0 (its end is the chunk that says EOF).
+func NewReader(ctx context.Context, c *transport.Client, addr, method string, size int64, request func(off int64) any) *Reader {
 	r := &Reader{chunks: make(chan fetched, readAhead), done: make(chan struct{})}
-	go r.fetch(ctx, c, addr, method, request)
+	go r.fetch(ctx, c, addr, method, size, request)
 	return r
 }
 
-func (r *Reader) fetch(ctx context.Context, c *transport.Client, addr, method string, request func(off int64) any) {
+// chunkCall is one chunk request in flight.
+type chunkCall struct {
+	off   int64
+	done  chan struct{}
+	chunk protocol.Chunk
+	err   error
+}
+
+// fetch asks for the chunks at off, off+ChunkSize, … ahead of the reader,
+// and hands them over in order. Every chunk but the last is ChunkSize bytes
+// long; a shorter one that is not the end (a server that answers in smaller
+// pieces) sends the requests after it again from the right offset.
+func (r *Reader) fetch(ctx context.Context, c *transport.Client, addr, method string, size int64, request func(off int64) any) {
 	defer close(r.chunks)
-	var off int64
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := func(off int64) *chunkCall {
+		k := &chunkCall{off: off, done: make(chan struct{})}
+		go func() {
+			defer close(k.done)
+			k.err = c.Call(ctx, addr, method, request(off), &k.chunk)
+		}()
+		return k
+	}
+	var queue []*chunkCall
+	var next int64 // the offset of the next request to send
 	for {
-		var ch protocol.Chunk
+		for len(queue) == 0 || (len(queue) < readsInFlight && (size < 0 || next < size)) {
+			queue = append(queue, start(next))
+			next += protocol.ChunkSize
+		}
+		k := queue[0]
+		queue = queue[1:]
+		select {
+		case <-k.done:
+		case <-r.done:
+			return
+		}
 		f := fetched{}
-		if err := c.Call(ctx, addr, method, request(off), &ch); err != nil {
-			f.err = err
-		} else if len(ch.Data) == 0 && !ch.EOF {
-			f.err = fmt.Errorf("%s %s: empty chunk at offset %d", addr, method, off)
-		} else {
-			f.data = ch.Data
-			off += int64(len(ch.Data))
+		switch {
+		case k.err != nil:
+			f.err = k.err
+		case len(k.chunk.Data) == 0 && !k.chunk.EOF:
+			f.err = fmt.Errorf("%s %s: empty chunk at offset %d", addr, method, k.off)
+		default:
+			f.data = k.chunk.Data
 		}
 		select {
 		case r.chunks <- f:
@@ -163,12 +214,15 @@ func (r *Reader) fetch(ctx context.Context, c *transport.Client, addr, method st
 		if f.err != nil {
 			return
 		}
-		if ch.EOF {
+		if k.chunk.EOF {
 			select {
 			case r.chunks <- fetched{err: io.EOF}:
 			case <-r.done:
 			}
 			return
+		}
+		if len(k.chunk.Data) != protocol.ChunkSize {
+			queue, next = nil, k.off+int64(len(k.chunk.Data)) // the requests after it asked for the wrong offsets
 		}
 	}
 }

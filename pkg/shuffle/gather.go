@@ -190,14 +190,20 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial) error {
 	var src io.Reader
 	if pt.Node == g.self {
-		f, err := os.Open(g.layout.PartialPath(k.job, pt.Task, pt.Attempt, k.p))
+		// A partial of this node's is linked, not copied: neither file
+		// changes once written.
+		local := g.layout.PartialPath(k.job, pt.Task, pt.Attempt, k.p)
+		if err := linkFile(local, g.layout.GatherPath(k.job, k.p, pt.Task)); err == nil {
+			return nil
+		}
+		f, err := os.Open(local)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
 		src = f
 	} else {
-		remote := NewReader(ctx, g.client, pt.RPC, protocol.MethodPartialRead, func(off int64) any {
+		remote := NewReader(ctx, g.client, pt.RPC, protocol.MethodPartialRead, -1, func(off int64) any {
 			return &protocol.PartialRead{Job: k.job, Task: pt.Task, Attempt: pt.Attempt, Partition: k.p, Offset: off}
 		})
 		defer remote.Close()
@@ -334,4 +340,22 @@ func (g *Gatherer) Close() {
 	}
 	g.mu.Unlock()
 	g.wg.Wait()
+}
+
+// linkFile makes path a hard link to the file at target, replacing what
+// was at path.
+func linkFile(target, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".link"
+	os.Remove(tmp)
+	if err := os.Link(target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }

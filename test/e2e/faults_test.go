@@ -113,8 +113,14 @@ func (c *faultCluster) waitGone(t *testing.T, node string) {
 // submit submits a detached wordcount of the fault input with r reducers and returns its id.
 func (c *faultCluster) submit(t *testing.T, r int) string {
 	t.Helper()
+	return c.submitJob(t, "wordcount", r)
+}
+
+// submitJob submits job over the fault input with r reducers, detached, and returns its id.
+func (c *faultCluster) submitJob(t *testing.T, job string, r int) string {
+	t.Helper()
 	paths, _ := faultInput()
-	args := append([]string{"submit", "--lb", c.lb, "--job", "wordcount", "--reducers", strconv.Itoa(r),
+	args := append([]string{"submit", "--lb", c.lb, "--job", job, "--reducers", strconv.Itoa(r),
 		"--split-size", strconv.Itoa(faultSplitSize), "--detach", "--quiet"}, paths...)
 	id := strings.TrimSpace(string(mustDLBP(t, args...).Stdout))
 	if id == "" || strings.ContainsAny(id, " \n") {
@@ -128,6 +134,12 @@ func (c *faultCluster) submit(t *testing.T, r int) string {
 func (c *faultCluster) wait(t *testing.T, id string) proccluster.Status {
 	t.Helper()
 	_, want := faultInput()
+	return c.waitFor(t, id, want)
+}
+
+// waitFor is wait for a job whose output is want.
+func (c *faultCluster) waitFor(t *testing.T, id string, want []byte) proccluster.Status {
+	t.Helper()
 	r := mustDLBPIO(t, clientIO{Timeout: faultJobLimit}, "wait", id, "--lb", c.lb, "--quiet")
 	sameOutput(t, "dlbp wait "+id, r.Stdout, want)
 	st, err := c.JobStatus(t, c.lb, id)
@@ -454,23 +466,32 @@ func TestFaultPoison(t *testing.T) {
 
 // (i) The result outlives its reducer: once a job succeeded, each part is on its reducer and on
 // a copy on another node (`status --json` lists both). Killing the reducer of a part after the
-// job succeeded leaves the result readable, exact, from the copy.
+// job succeeded leaves the result readable, exact, from the copy — read from the nodes
+// (--fetch direct) and through maplb (--fetch lb). The job is sort, whose parts are too large
+// to travel inline (those are kept by the load balancers: pkg/client's
+// TestSmallResultKeptByTheLoadBalancers).
 func TestFaultKillReducerAfterSuccess(t *testing.T) {
+	paths, _ := faultInput()
+	var want bytes.Buffer
+	if err := reference.Sort(paths, &want); err != nil {
+		t.Fatal(err)
+	}
 	c := startFaultCluster(t, faultNodes)
-	id := c.submit(t, 2)
-	st := c.wait(t, id)
+	id := c.submitJob(t, "sort", 2)
+	st := c.waitFor(t, id, want.Bytes())
 	if len(st.Parts) != 2 {
 		t.Fatalf("status lists parts %+v, want 2", st.Parts)
 	}
 	for _, p := range st.Parts {
-		if p.Copy == "" || p.Copy == p.Node {
-			t.Fatalf("part %d is on %s with copy %q: want a copy on another node", p.Partition, p.Node, p.Copy)
+		if p.Copy == "" || p.Copy == p.Node || p.Inline {
+			t.Fatalf("part %d (%d bytes) is on %s with copy %q, inline %v: want a copy on another node", p.Partition, p.Bytes, p.Node, p.Copy, p.Inline)
 		}
 	}
 	victim := st.Parts[0].Node
 	t.Logf("parts %+v; kill -9 %s, reducer of part 0, after the job succeeded", st.Parts, victim)
 	c.Kill9(t, victim)
-	_, want := faultInput()
-	r := mustDLBPIO(t, clientIO{Timeout: faultJobLimit}, "wait", id, "--lb", c.lb, "--quiet")
-	sameOutput(t, "dlbp wait "+id+" after its reducer died", r.Stdout, want)
+	for _, fetch := range []string{"direct", "lb"} {
+		r := mustDLBPIO(t, clientIO{Timeout: faultJobLimit}, "wait", id, "--lb", c.lb, "--quiet", "--fetch", fetch)
+		sameOutput(t, "dlbp wait "+id+" --fetch "+fetch+" after its reducer died", r.Stdout, want.Bytes())
+	}
 }

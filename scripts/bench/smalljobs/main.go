@@ -60,20 +60,24 @@ func main() {
 		defer cl.Close()
 		spec := job.Spec{Job: "sum", Reducers: 1, Params: map[string]string{"range": *sumRange}}
 		submit = func(ctx context.Context) error {
+			t0 := time.Now()
 			st, err := cl.Submit(ctx, spec, 0, nil)
 			if err != nil {
 				return err
 			}
+			t1 := time.Now()
 			if st, err = cl.Wait(ctx, st.ID, nil); err != nil {
 				return err
 			}
 			if st.State != protocol.StateSucceeded {
 				return fmt.Errorf("job %s %s: %s", st.ID, st.State, st.Error)
 			}
+			t2 := time.Now()
 			var got bytes.Buffer
 			if err := cl.WriteResult(ctx, st, &got); err != nil {
 				return err
 			}
+			phases.add(t1.Sub(t0), t2.Sub(t1), time.Since(t2))
 			return check(got.Bytes(), want.Bytes())
 		}
 	case "exec":
@@ -97,6 +101,7 @@ func main() {
 			fail(fmt.Errorf("warm-up: %w", err))
 		}
 	}
+	phases = phaseTimes{}
 	if *clients > 0 {
 		throughput(ctx, submit, *clients, *duration)
 	} else {
@@ -128,9 +133,41 @@ func latency(ctx context.Context, submit func(context.Context) error, n int) {
 	}
 	elapsed := time.Since(t0)
 	slices.Sort(took)
-	fmt.Printf("n=%d errors=%d p50_ms=%.1f p99_ms=%.1f max_ms=%.1f jobs_per_s=%.1f%s\n", n, errs,
+	fmt.Printf("n=%d errors=%d p50_ms=%.1f p99_ms=%.1f max_ms=%.1f jobs_per_s=%.1f%s%s\n", n, errs,
 		ms(percentile(took, 50)), ms(percentile(took, 99)), ms(percentile(took, 100)),
-		float64(len(took))/elapsed.Seconds(), errNote(firstErr))
+		float64(len(took))/elapsed.Seconds(), phases.String(), errNote(firstErr))
+}
+
+// phaseTimes records how long each library job spent submitting (the job
+// spec; sum has no input), waiting for the job to end, and reading its
+// result.
+type phaseTimes struct {
+	mu                     sync.Mutex
+	submit, wait, readBack []time.Duration
+}
+
+var phases phaseTimes
+
+func (p *phaseTimes) add(submit, wait, readBack time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.submit, p.wait, p.readBack = append(p.submit, submit), append(p.wait, wait), append(p.readBack, readBack)
+}
+
+// String gives the medians of the phases, or "" when none was recorded
+// (-via exec).
+func (p *phaseTimes) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.submit) == 0 {
+		return ""
+	}
+	med := func(d []time.Duration) float64 {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return ms(percentile(s, 50))
+	}
+	return fmt.Sprintf(" submit_p50_ms=%.2f wait_p50_ms=%.2f result_p50_ms=%.2f", med(p.submit), med(p.wait), med(p.readBack))
 }
 
 // throughput runs clients loops that each submit until the time is up and prints the jobs
