@@ -541,6 +541,23 @@ if [[ -n $doc ]]; then
       echo "| $j | $(label "$v") | $ii | $io | $pi | $ro | $rt |"
     done <"$kind_table"
     echo
+    echo "## Every run"
+    echo
+    echo "In the order they ran. Phases as above (s); retrans: TCP segments retransmitted, all hosts."
+    echo
+    echo "| run | job | mode | time s | master rx MB | master tx MB | map attempts | upload+queue | maps | reduce tail | result | retrans | output |"
+    echo "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    awk -F'\t' '
+    FILENAME == ARGV[1] { n = split($4, f, " "); for (i = 1; i <= n; i++) { split(f[i], kv, "="); ph[$1, $2, $3, kv[1]] = kv[2] }; next }
+    FILENAME == ARGV[2] { rt[$1, $2, $3] = $8; next }
+    {
+      k = $1 SUBSEP $2 SUBSEP $3
+      printf "%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", $3, $1, $2, $4, $5 / 1048576, $6 / 1048576,
+        ph[k, "map_attempts"], ph[k, "upload_queue_s"], ph[k, "map_phase_s"], ph[k, "reduce_tail_s"], ph[k, "result_transfer_s"], rt[k], $7
+    }' "$phases" "$appbytes" "$results" | while IFS=$'\t' read -r r j v t rx tx na up mp tl rs rt ok; do
+      echo "| $r | $j | $(label "$v") | $t | $rx | $tx | $na | $up | $mp | $tl | $rs | $rt | $ok |"
+    done
+    echo
     echo "## The limiters after the runs"
     echo
     echo '```'

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/dlbp/dlbp/internal/reference"
@@ -126,4 +127,55 @@ func resultBytesServed(t *testing.T, m *maplb.MapLB) float64 {
 		t.Fatal(err)
 	}
 	return out.GetCounter().GetValue()
+}
+
+// TestNoJobLeftAtReduceLB runs small jobs one after another (each done in a few milliseconds,
+// so its forget follows its registration, which maplb sends without waiting, closely) and
+// checks that reducelb forgets every one (dlbp_reducelb_jobs). It does not force the race
+// maplb guards against (a registration arriving after the forget would keep the job there for
+// good); it checks that nothing of the sort, or of late reports, is left.
+func TestNoJobLeftAtReduceLB(t *testing.T) {
+	c := testcluster.Start(t, 2)
+	cl := c.Client("dlbp")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var want bytes.Buffer
+	if err := reference.SumRange("1", "1000", &want); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		st, err := cl.Submit(ctx, job.Spec{Job: "sum", Reducers: 1 + i%2, Params: map[string]string{"range": "1..1000"}}, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err = cl.Wait(ctx, st.ID, nil); err != nil || st.State != protocol.StateSucceeded {
+			t.Fatalf("job %d: %v, %+v", i, err, st)
+		}
+		var got bytes.Buffer
+		if err := cl.WriteResult(ctx, st, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("job %d: %q, want %q", i, got.Bytes(), want.Bytes())
+		}
+	}
+	testcluster.WaitFor(t, 10*time.Second, "reducelb to forget every job", func() bool {
+		return gauge(t, c.ReduceLB.Metrics.Registry, "dlbp_reducelb_jobs") == 0
+	})
+}
+
+// gauge reads an unlabelled gauge from a registry.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }

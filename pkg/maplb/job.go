@@ -30,16 +30,16 @@ type mjob struct {
 	client    string // host the job came from
 	maxInput  int64  // input bytes the job may upload
 
-	state       string
-	err         string
-	submitted   time.Time
-	started     time.Time
-	finished    time.Time
-	tasks       []job.Task
-	inputBytes  int64
-	reduceLB    string
-	registering bool
-	change      chan struct{} // closed on every change
+	state      string
+	err        string
+	submitted  time.Time
+	started    time.Time
+	finished   time.Time
+	tasks      []job.Task
+	inputBytes int64
+	reduceLB   string
+	registered chan struct{} // closed when reducelb was told of the job (mode dlbp)
+	change     chan struct{} // closed on every change
 
 	maps     []sched.TaskView         // kept when the job ends
 	restore  []sched.TaskView         // map tasks of a job recovered after a restart

@@ -614,13 +614,15 @@ func (m *MapLB) resyncReduceLB() {
 	}
 }
 
-// startQueued starts the jobs that wait: in mode dlbp each is first
-// registered with a reduce load balancer.
+// startQueued starts the jobs that wait: in mode dlbp each needs a reduce
+// load balancer, which is told of it (registered) without waiting: the
+// nodes' reports of map outputs carry what reducelb needs to know of a job
+// it has not heard of.
 func (m *MapLB) startQueued() {
 	m.mu.Lock()
 	var queued []*mjob
 	for _, j := range m.active {
-		if j.state == protocol.StateQueued && !j.registering {
+		if j.state == protocol.StateQueued {
 			queued = append(queued, j)
 		}
 	}
@@ -634,22 +636,12 @@ func (m *MapLB) startQueued() {
 				continue
 			}
 			reduceLB = lbs[0].Meta.RPC
-			m.mu.Lock()
-			j.registering = true
-			m.mu.Unlock()
-			err := m.Client.Call(m.ctx, reduceLB, protocol.MethodJobRegister, &protocol.RegisterJob{
-				Job: j.id, Spec: j.spec, Maps: len(j.tasks), MapLB: m.RPCAddr(),
-			}, nil)
-			m.mu.Lock()
-			j.registering = false
-			m.mu.Unlock()
-			if err != nil {
-				m.Log.Warn("registering job with reducelb", zap.String("job", j.id), zap.Error(err))
-				continue
-			}
 		}
 		m.mu.Lock()
 		if j.state == protocol.StateQueued {
+			if reduceLB != "" {
+				m.register(j, reduceLB)
+			}
 			j.state, j.reduceLB = protocol.StateRunning, reduceLB
 			if j.started.IsZero() {
 				j.started = time.Now()
@@ -667,6 +659,23 @@ func (m *MapLB) startQueued() {
 		}
 		m.mu.Unlock()
 	}
+}
+
+// register tells the reducelb at addr of a starting job, in the
+// background; j.registered closes when the call ended, so that the job's
+// forget is not overtaken by it. m.mu is held.
+func (m *MapLB) register(j *mjob, addr string) {
+	done := make(chan struct{})
+	j.registered = done
+	msg := &protocol.RegisterJob{Job: j.id, Spec: j.spec, Maps: len(j.tasks), MapLB: m.RPCAddr()}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(done)
+		if err := m.Client.Call(m.ctx, addr, protocol.MethodJobRegister, msg, nil); err != nil {
+			m.Log.Warn("registering job with reducelb; its nodes' reports will", zap.String("job", msg.Job), zap.Error(err))
+		}
+	}()
 }
 
 func (m *MapLB) handleInputRead(_ context.Context, r *protocol.InputRead) (*protocol.Chunk, error) {
@@ -916,10 +925,17 @@ func (m *MapLB) endJob(j *mjob, state, reason string) {
 			addrs = append(addrs, addr)
 		}
 	}
-	id := j.id
+	id, registered := j.id, j.registered
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		if registered != nil {
+			select { // a registration that arrived after the forget would keep the job at reducelb
+			case <-registered:
+			case <-m.ctx.Done():
+				return
+			}
+		}
 		for _, addr := range addrs {
 			ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
 			m.Client.Call(ctx, addr, protocol.MethodJobForget, &protocol.JobForget{Job: id}, nil)

@@ -69,6 +69,10 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.gather = shuffle.NewGatherer(n.layout, b.Client, o.Name, log, n.partDone)
+	// A part that travels inline is kept durably by the load balancers. (If
+	// reducelb takes no more of a job inline, the part is copied to another
+	// node, synced there; with no other node it has this unsynced copy.)
+	n.gather.SyncAbove = protocol.InlineMax
 	n.gather.Fetched = b.Metrics.Bytes.WithLabelValues("in", "partial").Add
 	s := b.Server
 	transport.Handle(s, protocol.MethodMapRun, n.handleRunMap)

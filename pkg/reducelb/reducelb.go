@@ -112,6 +112,11 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*ReduceLB, e
 		return nil, fmt.Errorf("loading jobs: %w", err)
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	b.Metrics.Gauge("dlbp_reducelb_jobs", "Jobs reducelb follows: registered and not yet forgotten.", nil, func() float64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return float64(len(r.jobs))
+	})
 	s := b.Server
 	transport.Handle(s, protocol.MethodJobRegister, r.handleRegister)
 	transport.Handle(s, protocol.MethodMapDone, r.handleMapDone)

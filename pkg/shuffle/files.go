@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -257,6 +258,16 @@ func (r *Reader) Close() error {
 // crash too; intermediate data need not be (a node that restarts is a new
 // run whose intermediate data counts as lost anyway).
 func WriteFileAtomic(path string, durable bool, fill func(w io.Writer) error) (int64, error) {
+	syncAbove := int64(math.MaxInt64)
+	if durable {
+		syncAbove = -1
+	}
+	return writeFileAtomic(path, syncAbove, fill)
+}
+
+// writeFileAtomic is WriteFileAtomic that syncs the file when it is larger
+// than syncAbove bytes.
+func writeFileAtomic(path string, syncAbove int64, fill func(w io.Writer) error) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return 0, err
 	}
@@ -273,14 +284,14 @@ func WriteFileAtomic(path string, durable bool, fill func(w io.Writer) error) (i
 	if err := fill(f); err != nil {
 		return fail(err)
 	}
-	if durable {
-		if err := f.Sync(); err != nil {
-			return fail(err)
-		}
-	}
 	st, err := f.Stat()
 	if err != nil {
 		return fail(err)
+	}
+	if st.Size() > syncAbove {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)

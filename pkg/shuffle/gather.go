@@ -38,6 +38,11 @@ type Gatherer struct {
 	// Fetched, when set, is told the bytes of every partial fetched from
 	// another process (not those read from this one's own disk).
 	Fetched func(float64)
+	// SyncAbove is the size above which a part is synced before its
+	// commit; a node's parts up to protocol.InlineMax travel inline to the
+	// load balancers, which keep them durably, and need no sync of their
+	// own. Zero syncs every part.
+	SyncAbove int64
 
 	mu    sync.Mutex
 	parts map[partKey]*gathering
@@ -270,7 +275,7 @@ func (g *Gatherer) reduceFiles(k partKey, st *gathering) (int64, error) {
 		defer f.Close()
 		inputs[t] = bufio.NewReaderSize(f, 32<<10)
 	}
-	return WriteFileAtomic(g.layout.ResultPath(k.job, k.p), true, func(w io.Writer) error {
+	return writeFileAtomic(g.layout.ResultPath(k.job, k.p), g.SyncAbove, func(w io.Writer) error {
 		rw := job.NewRecordWriter(w)
 		if err := job.ReducePartition(red, inputs, rw); err != nil {
 			return err
