@@ -232,7 +232,10 @@ func (c *Client) Cancel(ctx context.Context, id string) (*protocol.JobStatus, er
 // part streams one part of a finished job's result, as output records.
 // The caller closes it.
 func (c *Client) part(ctx context.Context, st *protocol.JobStatus, p int) io.ReadCloser {
-	r := &partReader{ctx: ctx, rpc: c.rpc, job: st.ID, p: p, size: -1}
+	// The parts are read at once (merged): together they keep about 8
+	// chunk requests in flight.
+	inFlight := max(2*shuffle.ReadsInFlight/max(st.Partitions, 1), 1)
+	r := &partReader{ctx: ctx, rpc: c.rpc, job: st.ID, p: p, size: -1, inFlight: inFlight}
 	for _, loc := range st.Parts {
 		if loc.Partition != p {
 			continue
@@ -258,14 +261,15 @@ func (c *Client) part(ctx context.Context, st *protocol.JobStatus, p int) io.Rea
 // reach a part the client cannot (a node's address behind NAT) and reads
 // its copy when the reducer is gone.
 type partReader struct {
-	ctx   context.Context
-	rpc   *transport.Client
-	job   string
-	p     int
-	size  int64 // -1 when unknown
-	addrs []string
-	cur   *shuffle.Reader
-	off   int64 // bytes read so far
+	ctx      context.Context
+	rpc      *transport.Client
+	job      string
+	p        int
+	size     int64 // -1 when unknown
+	inFlight int
+	addrs    []string
+	cur      *shuffle.Reader
+	off      int64 // bytes read so far
 }
 
 func (r *partReader) Read(b []byte) (int, error) {
@@ -275,7 +279,7 @@ func (r *partReader) Read(b []byte) (int, error) {
 			if r.size >= 0 {
 				size = r.size - base
 			}
-			r.cur = shuffle.NewReader(r.ctx, r.rpc, r.addrs[0], protocol.MethodResultRead, size, func(off int64) any {
+			r.cur = shuffle.NewReaderN(r.ctx, r.rpc, r.addrs[0], protocol.MethodResultRead, size, r.inFlight, func(off int64) any {
 				return &protocol.ResultRead{Job: r.job, Partition: r.p, Offset: base + off}
 			})
 		}

@@ -460,7 +460,10 @@ func (n *Node) copyPart(ctx context.Context, r *protocol.ResultCopy) error {
 		return &protocol.ResultRead{Job: r.Job, Partition: r.Partition, Offset: off}
 	})
 	defer remote.Close()
-	size, err := shuffle.WriteFileAtomic(n.layout.ResultPath(r.Job, r.Partition), true, func(w io.Writer) error {
+	// Not synced: the copy guards against the loss of one node (its
+	// process or machine); the reducer synced the part it wrote, which
+	// guards against the loss of power to all.
+	size, err := shuffle.WriteFileAtomic(n.layout.ResultPath(r.Job, r.Partition), false, func(w io.Writer) error {
 		_, err := io.Copy(w, &shuffle.CountingReader{R: remote, Count: n.Metrics.Bytes.WithLabelValues("in", "result-copy").Add})
 		return err
 	})

@@ -148,15 +148,23 @@ type fetched struct {
 const (
 	// readAhead is how many fetched chunks wait to be read.
 	readAhead = 2
-	// readsInFlight is how many chunk requests a Reader has out at once.
-	readsInFlight = 4
+	// ReadsInFlight is how many chunk requests a Reader has out at once,
+	// unless told otherwise (NewReaderN): a Reader holds up to
+	// ReadsInFlight+readAhead chunks.
+	ReadsInFlight = 4
 )
 
 // NewReader returns a Reader over a chunked remote file of size bytes, or
 // of unknown size when size < 0 (its end is the chunk that says EOF).
 func NewReader(ctx context.Context, c *transport.Client, addr, method string, size int64, request func(off int64) any) *Reader {
+	return NewReaderN(ctx, c, addr, method, size, ReadsInFlight, request)
+}
+
+// NewReaderN is NewReader with inFlight chunk requests out at once (at
+// least 1): a process reading many files at once keeps its memory bounded.
+func NewReaderN(ctx context.Context, c *transport.Client, addr, method string, size int64, inFlight int, request func(off int64) any) *Reader {
 	r := &Reader{chunks: make(chan fetched, readAhead), done: make(chan struct{})}
-	go r.fetch(ctx, c, addr, method, size, request)
+	go r.fetch(ctx, c, addr, method, size, max(inFlight, 1), request)
 	return r
 }
 
@@ -172,7 +180,7 @@ type chunkCall struct {
 // and hands them over in order. Every chunk but the last is ChunkSize bytes
 // long; a shorter one that is not the end (a server that answers in smaller
 // pieces) sends the requests after it again from the right offset.
-func (r *Reader) fetch(ctx context.Context, c *transport.Client, addr, method string, size int64, request func(off int64) any) {
+func (r *Reader) fetch(ctx context.Context, c *transport.Client, addr, method string, size int64, inFlight int, request func(off int64) any) {
 	defer close(r.chunks)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -187,7 +195,7 @@ func (r *Reader) fetch(ctx context.Context, c *transport.Client, addr, method st
 	var queue []*chunkCall
 	var next int64 // the offset of the next request to send
 	for {
-		for len(queue) == 0 || (len(queue) < readsInFlight && (size < 0 || next < size)) {
+		for len(queue) == 0 || (len(queue) < inFlight && (size < 0 || next < size)) {
 			queue = append(queue, start(next))
 			next += protocol.ChunkSize
 		}
