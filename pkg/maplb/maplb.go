@@ -640,7 +640,7 @@ func (m *MapLB) startQueued() {
 		m.mu.Lock()
 		if j.state == protocol.StateQueued {
 			if reduceLB != "" {
-				m.register(j, reduceLB)
+				m.register(j)
 			}
 			j.state, j.reduceLB = protocol.StateRunning, reduceLB
 			if j.started.IsZero() {
@@ -661,10 +661,12 @@ func (m *MapLB) startQueued() {
 	}
 }
 
-// register tells the reducelb at addr of a starting job, in the
-// background; j.registered closes when the call ended, so that the job's
-// forget is not overtaken by it. m.mu is held.
-func (m *MapLB) register(j *mjob, addr string) {
+// register tells reducelb of a starting job, in the background, trying
+// again until it answers or the job ends: reducelb learns where to report
+// (maplb may have restarted on a new address). j.registered closes when it
+// is done, so that the job's forget is not overtaken by a registration.
+// m.mu is held.
+func (m *MapLB) register(j *mjob) {
 	done := make(chan struct{})
 	j.registered = done
 	msg := &protocol.RegisterJob{Job: j.id, Spec: j.spec, Maps: len(j.tasks), MapLB: m.RPCAddr()}
@@ -672,8 +674,31 @@ func (m *MapLB) register(j *mjob, addr string) {
 	go func() {
 		defer m.wg.Done()
 		defer close(done)
-		if err := m.Client.Call(m.ctx, addr, protocol.MethodJobRegister, msg, nil); err != nil {
-			m.Log.Warn("registering job with reducelb; its nodes' reports will", zap.String("job", msg.Job), zap.Error(err))
+		wait := 100 * time.Millisecond
+		for {
+			m.mu.Lock()
+			addr, active := m.reduceLBAddr(), m.active[msg.Job] == j
+			m.mu.Unlock()
+			if !active {
+				return
+			}
+			if addr != "" {
+				err := m.Client.Call(m.ctx, addr, protocol.MethodJobRegister, msg, nil)
+				if err == nil {
+					return
+				}
+				if code := transport.CodeOf(err); code != "" && code != transport.CodeUnavailable {
+					m.Log.Warn("reducelb refused the job's registration", zap.String("job", msg.Job), zap.Error(err))
+					return
+				}
+				m.Log.Debug("registering job with reducelb; trying again", zap.String("job", msg.Job), zap.Duration("in", wait), zap.Error(err))
+			}
+			select {
+			case <-time.After(wait):
+			case <-m.ctx.Done():
+				return
+			}
+			wait = min(2*wait, 2*time.Second)
 		}
 	}()
 }
