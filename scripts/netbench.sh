@@ -52,6 +52,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=lib/netns.sh
 . "$root/scripts/lib/netns.sh"
 doc=$root/docs/netbench.md
+# awk_median: an awk function, the median of the space-separated numbers in a string.
+awk_median='function median(s,   a, n, i, j, t) {
+  n = split(s, a, " ")
+  for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+  return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+}
+'
 cmdline="scripts/netbench.sh${*:+ $*}"
 while (($#)); do
   case $1 in
@@ -373,12 +380,7 @@ tc_stats_port=$(ip netns exec "$ns_sw" tc -s qdisc show dev p-master | sed -n '/
 
 # --- the table: medians; ratio = single's median / this variant's median (> 1: dlbp is faster).
 table=$work/table.tsv
-awk -F'\t' -v order="${variants[*]}" -v jobs="${jobs[*]}" '
-function median(s,   a, n, i, j, t) {
-  n = split(s, a, " ")
-  for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-  return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-}
+awk -F'\t' -v order="${variants[*]}" -v jobs="${jobs[*]}" "$awk_median"'
 {
   k = $1 SUBSEP $2
   t[k] = t[k] (t[k] == "" ? "" : " ") $4
@@ -413,12 +415,7 @@ echo "master rx/tx: bytes received/sent by the master's eth0 during the run (med
 
 # --- phases from `dlbp status --json` (median over the runs)
 phase_table=$work/phases-table.tsv
-awk -F'\t' '
-function median(s,   a, n, i, j, t) {
-  n = split(s, a, " ")
-  for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-  return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-}
+awk -F'\t' "$awk_median"'
 {
   k = $1 "\t" $2
   if (!(k in seen)) { seen[k] = 1; keys[++nk] = k }
@@ -443,12 +440,7 @@ fi
 
 # --- what maplb moved, by kind (dlbp_bytes_total), and TCP retransmissions (medians)
 kind_table=$work/kinds-table.tsv
-awk -F'\t' '
-function median(s,   a, n, i, j, t) {
-  n = split(s, a, " ")
-  for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-  return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-}
+awk -F'\t' "$awk_median"'
 {
   k = $1 "\t" $2
   if (!(k in seen)) { seen[k] = 1; keys[++nk] = k }

@@ -2,6 +2,7 @@ package job
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,8 +17,14 @@ const MaxRecordLen = 256 << 20
 // ErrCorruptRecord is wrapped by every error a RecordReader returns for a malformed stream.
 var ErrCorruptRecord = errors.New("job: corrupt record stream")
 
+// sameAsKey, written as a value's length, says that the value is the key again: a record whose
+// value repeats its key (sort's output: the line is both) is stored once. No real length is this
+// large (MaxRecordLen bounds them).
+const sameAsKey = MaxRecordLen + 1
+
 // RecordWriter writes records, `uvarint(len key) key uvarint(len value) value`, the format of
-// map partials and reduce outputs. It buffers: call Flush when done.
+// map partials and reduce outputs; a value equal to a key of more than 4 bytes is written as
+// `uvarint(sameAsKey)` alone. It buffers: call Flush when done.
 type RecordWriter struct {
 	w     *bufio.Writer
 	count int64
@@ -38,6 +45,15 @@ func (rw *RecordWriter) Write(key, value []byte) error {
 	n := binary.PutUvarint(rw.hdr[:], uint64(len(key)))
 	rw.w.Write(rw.hdr[:n])
 	rw.w.Write(key)
+	if len(key) > 4 && bytes.Equal(key, value) {
+		m := binary.PutUvarint(rw.hdr[:], sameAsKey)
+		if _, err := rw.w.Write(rw.hdr[:m]); err != nil {
+			return err
+		}
+		rw.count++
+		rw.bytes += int64(n + len(key) + m)
+		return nil
+	}
 	m := binary.PutUvarint(rw.hdr[:], uint64(len(value)))
 	rw.w.Write(rw.hdr[:m])
 	if _, err := rw.w.Write(value); err != nil { // bufio.Writer errors are sticky
@@ -93,6 +109,9 @@ func (rr *RecordReader) Next() (key, value []byte, err error) {
 	if err != nil {
 		return nil, nil, rr.fail(start, err)
 	}
+	if vlen == sameAsKey {
+		return rr.key, rr.key, nil
+	}
 	rr.value, err = rr.readBytes(rr.value, vlen)
 	if err != nil {
 		return nil, nil, rr.fail(start, err)
@@ -116,7 +135,7 @@ func (rr *RecordReader) readLen(first bool) (int, error) {
 			return 0, fmt.Errorf("%w: length prefix overflows", ErrCorruptRecord)
 		}
 		n |= uint64(b&0x7f) << shift
-		if n > MaxRecordLen {
+		if n > MaxRecordLen && (first || n != sameAsKey) {
 			return 0, fmt.Errorf("%w: length %d exceeds the maximum %d", ErrCorruptRecord, n, MaxRecordLen)
 		}
 		if b < 0x80 {

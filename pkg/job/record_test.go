@@ -2,6 +2,7 @@ package job
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"hash/fnv"
 	"io"
@@ -152,5 +153,55 @@ func TestHashPartition(t *testing.T) {
 		if got, want := HashPartition([]byte(key), 1<<30), int(h.Sum32()%(1<<30)); got != want {
 			t.Errorf("HashPartition(%q) = %d, hash/fnv says %d", key, got, want)
 		}
+	}
+}
+
+// TestRecordValueSameAsKey: a value equal to its key (sort's output) is stored once, and reads
+// back as itself; short keys, different values and empty values keep the plain form.
+func TestRecordValueSameAsKey(t *testing.T) {
+	recs := [][2]string{
+		{"a line of text", "a line of text"},
+		{"abcd", "abcd"}, // 4 bytes: the marker would not save anything
+		{"abcde", "abcde"},
+		{"key", "value"},
+		{"hello world", "hello worlD"},
+		{"", ""},
+		{"longer key", ""},
+		{strings.Repeat("x", 300), strings.Repeat("x", 300)},
+	}
+	var buf bytes.Buffer
+	w := NewRecordWriter(&buf)
+	plain := 0
+	for _, r := range recs {
+		if err := w.Write([]byte(r[0]), []byte(r[1])); err != nil {
+			t.Fatal(err)
+		}
+		plain += len(binary.AppendUvarint(nil, uint64(len(r[0])))) + len(r[0]) + len(binary.AppendUvarint(nil, uint64(len(r[1])))) + len(r[1])
+	}
+	w.Flush()
+	if w.Bytes() != int64(buf.Len()) {
+		t.Fatalf("writer counted %d bytes, wrote %d", w.Bytes(), buf.Len())
+	}
+	saved := plain - buf.Len()
+	if want := (14 + 1 - 5) + (5 + 1 - 5) + (300 + 2 - 5); saved != want {
+		t.Fatalf("saved %d bytes, want %d", saved, want)
+	}
+	r := NewRecordReader(&buf)
+	for i, want := range recs {
+		k, v, err := r.Next()
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if string(k) != want[0] || string(v) != want[1] {
+			t.Fatalf("record %d: %q %q, want %q %q", i, k, v, want[0], want[1])
+		}
+	}
+	if _, _, err := r.Next(); err != io.EOF {
+		t.Fatalf("after the last record: %v, want EOF", err)
+	}
+	// The marker is a value length only: as a key length it is corrupt.
+	bad := binary.AppendUvarint(nil, sameAsKey)
+	if _, _, err := NewRecordReader(bytes.NewReader(bad)).Next(); !errors.Is(err, ErrCorruptRecord) {
+		t.Fatalf("marker as a key length: %v, want ErrCorruptRecord", err)
 	}
 }
