@@ -933,14 +933,22 @@ func (m *MapLB) endJob(j *mjob, state, reason string) {
 		log.Info("job ended")
 	}
 	j.closeUploads()
-	if err := os.RemoveAll(j.inputDir()); err != nil {
-		m.Log.Warn("removing job input", zap.String("job", j.id), zap.Error(err))
-	}
 	m.changed(j.id)
 	m.gather.Forget(j.id)
-	if err := m.layout.ForgetIntermediate(j.id); err != nil {
-		m.Log.Warn("removing gathered partials", zap.String("job", j.id), zap.Error(err))
-	}
+	// Removing the input (and gathered partials) takes a while for large
+	// files: not under m.mu, which would keep the client waiting for its
+	// answer. (After a restart, expiry removes what was left.)
+	input, jobID := j.inputDir(), j.id
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := os.RemoveAll(input); err != nil {
+			m.Log.Warn("removing job input", zap.String("job", jobID), zap.Error(err))
+		}
+		if err := m.layout.ForgetIntermediate(jobID); err != nil {
+			m.Log.Warn("removing gathered partials", zap.String("job", jobID), zap.Error(err))
+		}
+	}()
 	var addrs []string
 	for _, a := range m.rpcOf {
 		addrs = append(addrs, a)
