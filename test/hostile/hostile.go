@@ -102,6 +102,7 @@ func Samples() []Sample {
 		{"Chunk", &protocol.Chunk{Data: []byte("hello\n"), EOF: true}},
 		{"SubmitBegin", &protocol.SubmitBegin{Spec: wc, SplitSize: 4096, SizeHint: 6}},
 		{"SubmitBeginGenerated", &protocol.SubmitBegin{Spec: job.Spec{Job: "sum", Reducers: 1, Params: map[string]string{"range": "1..100"}}, SizeHint: -1}},
+		{"SubmitBeginCommit", &protocol.SubmitBegin{Spec: job.Spec{Job: "sum", Reducers: 1, Params: map[string]string{"range": "1..100"}}, SizeHint: -1, Commit: true}},
 		{"SubmitBeginReply", &protocol.SubmitBeginReply{Job: FuzzJob}},
 		{"Upload", &protocol.Upload{Job: FuzzJob, Doc: 0, Offset: 0, Data: []byte("hello world\n")}},
 		{"Commit", &protocol.Commit{Job: FuzzJob}},
@@ -131,6 +132,7 @@ func Samples() []Sample {
 		{"Partial", &partial},
 		{"ReduceWork", &protocol.ReduceWork{Job: FuzzJob, Partition: 0, Spec: wc, Maps: 1, ReduceLB: Unroutable, Partials: []protocol.Partial{partial}}},
 		{"ReduceDone", &protocol.ReduceDone{Job: FuzzJob, Partition: 0, Node: "nfuzz", RPC: Unroutable, Size: 1, End: now}},
+		{"ReduceDoneInline", &protocol.ReduceDone{Job: FuzzJob, Partition: 0, Node: "nfuzz", RPC: Unroutable, Size: 6, End: now, Inline: true, Data: []byte{5, 'h', 'e', 'l', 'l', 'o'}}},
 		{"ReduceFailed", &protocol.ReduceFailed{Job: FuzzJob, Partition: 0, Node: "nfuzz", Reason: "fuzz"}},
 		{"ResultCopy", &protocol.ResultCopy{Job: FuzzJob, Partition: 0, From: "nfuzz", FromRPC: Unroutable, Size: 1, ReduceLB: Unroutable}},
 		{"ResultCopied", &protocol.ResultCopied{Job: FuzzJob, Partition: 0, Node: "nfuzz", RPC: Unroutable, From: "nfuzz"}},
@@ -177,6 +179,14 @@ func ValidBody(method string) []byte {
 		}
 	}
 	return nil
+}
+
+// variants are the samples that are other valid requests of a type: each is a seed of the
+// method that takes the type too.
+var variants = map[string][]string{
+	"SubmitBegin": {"SubmitBeginGenerated", "SubmitBeginCommit"},
+	"RunMap":      {"RunMapGenerated"},
+	"ReduceDone":  {"ReduceDoneInline"},
 }
 
 // intFields are the msgpack names of every integer field of a request.
@@ -284,6 +294,11 @@ func (tg Target) Seeds() []Seed {
 		for i, m := range tg.Methods {
 			valid := ValidBody(m)
 			add(d, i, "valid", valid)
+			for _, v := range Samples() {
+				if slices.Contains(variants[requestType[m]], v.Type) {
+					add(d, i, "valid-"+v.Type, Encode(v.Value))
+				}
+			}
 			for name, b := range OddBodies() {
 				add(d, i, name, b)
 			}
