@@ -39,6 +39,8 @@ small=1 profile=1 small_n=200 small_clients=16 small_seconds=10
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=lib/procs.sh
 . "$root/scripts/lib/procs.sh"
+# shellcheck source=lib/args.sh
+. "$root/scripts/lib/args.sh"
 doc=$root/docs/bench.md
 cmdline="scripts/bench.sh${*:+ $*}"
 while (($#)); do
@@ -58,13 +60,9 @@ while (($#)); do
   *) echo "bench.sh: unknown argument $1" >&2; usage ;;
   esac
 done
-for v in size_mb runs small_n small_clients small_seconds seed; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: ${v}=${!v}: want a positive whole number" >&2; exit 2; }
-done
+need_whole bench.sh size_mb runs small_n small_clients small_seconds seed
 IFS=, read -r -a jobs <<<"$jobs_csv"
-for j in "${jobs[@]}"; do
-  case $j in wordcount | indexer | sort) ;; *) echo "bench.sh: job $j: want wordcount, indexer or sort" >&2; exit 2 ;; esac
-done
+need_jobs bench.sh "${jobs[@]}"
 cores=$(nproc)
 [[ -n $reducers ]] || reducers=$cores
 [[ $reducers =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --reducers $reducers: want a positive whole number" >&2; exit 2; }

@@ -49,6 +49,8 @@ split=64KiB run_timeout=300 rev=""
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=lib/procs.sh
 . "$root/scripts/lib/procs.sh"
+# shellcheck source=lib/args.sh
+. "$root/scripts/lib/args.sh"
 # shellcheck source=lib/netns.sh
 . "$root/scripts/lib/netns.sh"
 doc=$root/docs/netbench.md
@@ -79,9 +81,7 @@ while (($#)); do
   *) echo "netbench.sh: unknown argument $1" >&2; usage ;;
   esac
 done
-for v in nodes rate size_mb nfiles seed runs run_timeout; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "netbench.sh: ${v}=${!v}: want a positive whole number" >&2; exit 2; }
-done
+need_whole netbench.sh nodes rate size_mb nfiles seed runs run_timeout
 ((nodes >= 2)) || { echo "netbench.sh: --nodes $nodes: want at least 2 (R = nodes, and R >= 2 is the point)" >&2; exit 2; }
 ((nodes <= 32)) || { echo "netbench.sh: --nodes $nodes: at most 32" >&2; exit 2; }
 ((nfiles <= 64)) || { echo "netbench.sh: --files $nfiles: at most 64" >&2; exit 2; }
@@ -90,9 +90,7 @@ done
 [[ $split =~ ^[0-9]+([KMG]i?B?|B)?$ ]] || { echo "netbench.sh: --split-size $split: want bytes, e.g. 65536 or 64KiB" >&2; exit 2; }
 IFS=, read -r -a jobs <<<"$jobs_csv"
 ((${#jobs[@]})) || { echo "netbench.sh: --jobs: empty" >&2; exit 2; }
-for j in "${jobs[@]}"; do
-  case $j in wordcount | indexer | sort) ;; *) echo "netbench.sh: job $j: want wordcount, indexer or sort" >&2; exit 2 ;; esac
-done
+need_jobs netbench.sh "${jobs[@]}"
 reducers=$nodes
 
 # --- can this machine run it?
