@@ -342,6 +342,14 @@ func (c *testCluster) checkClientErrors(t *testing.T) {
 			t.Errorf("exit %d, want 2; %v", r.Code, r)
 		}
 	})
+	t.Run("bad_fetch", func(t *testing.T) {
+		for _, cmd := range [][]string{{"submit", "--job", "wordcount", texts[0]}, {"wait", "jnosuchjob"}} {
+			r := dlbp(t, append(cmd, "--lb", lb, "--quiet", "--fetch", "nodes")...)
+			if r.Code != 2 || !strings.Contains(string(r.Stderr), "--fetch nodes: want direct or lb") {
+				t.Errorf("dlbp %s --fetch nodes: exit %d, want 2 and the reason; %v", cmd[0], r.Code, r)
+			}
+		}
+	})
 	t.Run("missing_input", func(t *testing.T) {
 		missing := filepath.Join(t.TempDir(), "no-such-file.txt")
 		r := dlbp(t, "submit", "--lb", lb, "--job", "wordcount", "--quiet", texts[0], missing)
