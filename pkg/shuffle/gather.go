@@ -155,6 +155,11 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 	select {
 	case g.fetchers <- struct{}{}:
 		for try := 0; try < 3; try++ {
+			// A fetch cancelled while it waited for its turn (the
+			// partition was dropped) must not make the directory again.
+			if err = ctx.Err(); err != nil {
+				break
+			}
 			err = g.fetchOnce(ctx, k, pt)
 			if err == nil || ctx.Err() != nil || transport.CodeOf(err) == transport.CodeNotFound {
 				break // done, or not there to fetch: the map runs again elsewhere

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
@@ -79,12 +80,21 @@ func TestGathererExpire(t *testing.T) {
 	client := transport.NewClient(transport.ClientConfig{})
 	defer client.Close()
 	layout := Layout{Dir: t.TempDir()}
-	g := NewGatherer(layout, client, "reducer", zap.NewNop(), func(string, int, int64, error, bool) {})
+	core, logs := observer.New(zap.WarnLevel)
+	g := NewGatherer(layout, client, "reducer", zap.New(core), func(string, int, int64, error, bool) {})
 	defer g.Close()
 	spec := job.Spec{Job: "wordcount", Reducers: 2}
 	// Partition 0 waits for a partial it cannot fetch (its holder is gone); its directory
 	// holds what it gathered.
 	g.Add("jold", 0, spec, 2, []protocol.Partial{{Task: 0, Node: "dead", RPC: deadAddr, Seq: 1}})
+	// Its fetch gives up after a few tries: until then a try may make the directory again
+	// after Expire removed it (the try that was under way when Expire ran).
+	for deadline := time.Now().Add(10 * time.Second); logs.FilterMessage("fetching partial failed").Len() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the fetch from the dead holder did not give up within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	gathered := filepath.Dir(layout.GatherPath("jold", 0, 0))
 	if err := os.MkdirAll(gathered, 0o755); err != nil {
 		t.Fatal(err)
