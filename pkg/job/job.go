@@ -1,6 +1,7 @@
 package job
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,13 +28,53 @@ type Job interface {
 const DefaultMapMemory = 64 << 20
 
 // MapEnv is what the node running a mapper grants it: a memory budget for its combined output and
-// a directory for the sorted runs it spills when over budget.
+// a directory for the sorted runs it spills when over budget; for a user job also the runner of
+// its programs and the attempt's identity, which they see in their environment.
 type MapEnv struct {
 	// Memory is the bytes of combined map output (estimated: key and value bytes plus a fixed
 	// overhead per entry) held before spilling; 0 means DefaultMapMemory.
 	Memory int64
 	// TempDir is where spill files go; "" means os.TempDir(). It must exist.
 	TempDir string
+	// Ctx ends when the attempt does (cancelled, superseded, its job over): user programs stop.
+	Ctx context.Context
+	// Runner runs user programs; nil where none can run (then a user job fails).
+	Runner Runner
+	// JobID, Task and Attempt name the attempt.
+	JobID         string
+	Task, Attempt int
+}
+
+// ReduceEnv is what a reducer of a user job is granted: the runner of its program, a context
+// that ends with the attempt, and the attempt's identity.
+type ReduceEnv struct {
+	Ctx                context.Context
+	Runner             Runner
+	JobID              string
+	Partition, Attempt int
+}
+
+// StreamReducer is implemented by jobs that reduce a partition's merged records as one stream
+// rather than key by key (user jobs: the reducer is a program reading every record in key order).
+type StreamReducer interface {
+	ReduceStream(spec *Spec, env ReduceEnv, inputs []io.Reader, out *RecordWriter) error
+}
+
+// ReduceTask reduces one partition of the job spec names: the partials in inputs (sorted record
+// streams, one per map task) become the part written to out, which is flushed.
+func ReduceTask(spec *Spec, env ReduceEnv, inputs []io.Reader, out *RecordWriter) error {
+	j, err := Lookup(spec.Job)
+	if err != nil {
+		return err
+	}
+	if sr, ok := j.(StreamReducer); ok {
+		return sr.ReduceStream(spec, env, inputs, out)
+	}
+	red, err := j.NewReducer(spec)
+	if err != nil {
+		return err
+	}
+	return ReducePartition(red, inputs, out)
 }
 
 // memory returns the budget with the default applied.
@@ -100,10 +141,13 @@ var jobs = map[string]Job{
 	"wordcount": wordcountJob{},
 }
 
-// Lookup returns the built-in job called name.
+// Lookup returns the built-in job called name, or the job that runs user code (StreamingJob).
 func Lookup(name string) (Job, error) {
 	if j, ok := jobs[name]; ok {
 		return j, nil
+	}
+	if name == StreamingJob {
+		return streamJob{}, nil
 	}
 	return nil, fmt.Errorf("unknown job %q (known: %s)", name, strings.Join(Names(), ", "))
 }

@@ -29,6 +29,7 @@ type runConfig struct {
 	split   int64
 	mappers int
 	memory  int64 // each mapper's budget; 0: the default
+	runner  job.Runner
 }
 
 // runResult is what a run produced.
@@ -81,7 +82,7 @@ func runWith(t *testing.T, spec *job.Spec, docs [][]byte, cfg runConfig) (runRes
 	partials := make([][]*bytes.Buffer, spec.Reducers) // [partition][mapper]
 	for m := range min(mappers, len(tasks)) {
 		dir := t.TempDir()
-		mapper, err := j.NewMapper(spec, job.MapEnv{Memory: cfg.memory, TempDir: dir})
+		mapper, err := j.NewMapper(spec, job.MapEnv{Memory: cfg.memory, TempDir: dir, Runner: cfg.runner, JobID: "j1", Task: m})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,17 +113,13 @@ func runWith(t *testing.T, spec *job.Spec, docs [][]byte, cfg runConfig) (runRes
 	outputs := make([]io.Reader, spec.Reducers)
 	var partLines int
 	for p := range outputs {
-		red, err := j.NewReducer(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var inputs []io.Reader
 		for _, b := range partials[p] {
 			inputs = append(inputs, b)
 		}
 		var out bytes.Buffer
-		if err := job.ReducePartition(red, inputs, job.NewRecordWriter(&out)); err != nil {
-			t.Fatal(err)
+		if err := job.ReduceTask(spec, job.ReduceEnv{Runner: cfg.runner, JobID: "j1", Partition: p}, inputs, job.NewRecordWriter(&out)); err != nil {
+			return runResult{}, err
 		}
 		var lines bytes.Buffer
 		if err := job.WriteLines(bytes.NewReader(out.Bytes()), &lines); err != nil {

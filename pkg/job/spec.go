@@ -16,6 +16,8 @@ type Spec struct {
 	// (sort): partition p gets the keys k with Bounds[p-1] <= k < Bounds[p]. Set from a Sampler
 	// before the maps run; without them every key goes to partition 0.
 	Bounds []string `msgpack:"bounds,omitempty"`
+	// Stream holds a user job's programs (Job is StreamingJob); nil for a built-in job.
+	Stream *Stream `msgpack:"stream,omitempty"`
 }
 
 // Task is one map task's input: a split of an uploaded document, or a slice of generated input.
