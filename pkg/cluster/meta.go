@@ -46,6 +46,8 @@ type Meta struct {
 	// the same name (faster than gossip notices it left) has a new Boot,
 	// and whatever it held in memory is gone.
 	Boot string `msgpack:"b,omitempty"`
+	// Exec says the node runs users' native programs (node --allow-exec).
+	Exec bool `msgpack:"x,omitempty"`
 }
 
 // encodeMeta encodes m and checks that it fits the memberlist limit.

@@ -840,7 +840,7 @@ func (m *MapLB) handleMapFailed(_ context.Context, r *protocol.MapFailed) (*prot
 		return &protocol.Empty{}, nil
 	}
 	m.Log.Warn("map task failed", zap.String("job", r.Job), zap.Int("task", r.Task), zap.Int("attempt", r.Attempt), zap.String("node", r.Node), zap.String("reason", r.Reason))
-	out := m.sched.TaskFailed(r.Job, r.Task, r.Attempt, time.Now(), r.Reason, r.Permanent)
+	out := m.sched.TaskFailed(r.Job, r.Task, r.Attempt, time.Now(), r.Reason, protocol.Fault(r.Permanent, r.User))
 	m.cancelAttempts(out.Cancel)
 	m.Metrics.TasksFinished.WithLabelValues("map", "failed").Inc()
 	if out.JobFailed == "" {

@@ -20,6 +20,9 @@ const (
 	MethodJobCancel    = "job.cancel"    // JobRef → JobStatus
 	MethodNodesList    = "nodes.list"    // Empty → NodeList
 	MethodResultRead   = "result.read"   // ResultRead → Chunk (also maplb → node)
+	MethodBlobStat     = "blob.stat"     // BlobStat → BlobStatReply
+	MethodBlobPut      = "blob.put"      // BlobPut → Empty
+	MethodBlobRead     = "blob.read"     // BlobRead → Chunk (also node → maplb)
 
 	// maplb ↔ node.
 	MethodMapRun    = "map.run"     // RunMap → Empty
@@ -217,6 +220,8 @@ type MapDone struct {
 
 // MapFailed reports a failed map attempt. Permanent means the input itself
 // is bad (a record the job cannot parse): running it elsewhere cannot help.
+// User means the user's program failed: it counts against the task, not the
+// node.
 type MapFailed struct {
 	Job       string `msgpack:"job"`
 	Task      int    `msgpack:"task"`
@@ -224,6 +229,18 @@ type MapFailed struct {
 	Node      string `msgpack:"node"`
 	Reason    string `msgpack:"reason"`
 	Permanent bool   `msgpack:"permanent"`
+	User      bool   `msgpack:"user,omitempty"`
+}
+
+// Fault says what a failed attempt is blamed on.
+func Fault(permanent, user bool) sched.Fault {
+	switch {
+	case permanent:
+		return sched.FaultInput
+	case user:
+		return sched.FaultUser
+	}
+	return sched.FaultNode
 }
 
 // JobForget tells a daemon a job is over: drop its intermediate data, and
@@ -334,7 +351,38 @@ type ReduceFailed struct {
 	Node      string `msgpack:"node"`
 	Reason    string `msgpack:"reason"`
 	Permanent bool   `msgpack:"permanent"`
+	User      bool   `msgpack:"user,omitempty"` // the user's reducer failed
 }
+
+// BlobStat asks which of the named blobs (WebAssembly modules and --files,
+// by hex SHA-256) maplb lacks, so that a client uploads each at most once.
+type BlobStat struct {
+	Digests []string `msgpack:"digests"`
+}
+
+// BlobStatReply lists the digests to upload.
+type BlobStatReply struct {
+	Missing []string `msgpack:"missing"`
+}
+
+// BlobPut appends Data at Offset of the blob being uploaded; Last ends it:
+// maplb then checks its size and digest and keeps it under that digest.
+type BlobPut struct {
+	Digest string `msgpack:"digest"`
+	Offset int64  `msgpack:"off"`
+	Data   []byte `msgpack:"data"`
+	Last   bool   `msgpack:"last"`
+	Size   int64  `msgpack:"size"` // the whole blob's, on every chunk
+}
+
+// BlobRead reads a blob from Offset.
+type BlobRead struct {
+	Digest string `msgpack:"digest"`
+	Offset int64  `msgpack:"off"`
+}
+
+// MaxBlobSize bounds one module or --file.
+const MaxBlobSize = 256 << 20
 
 // PartialRead reads one map attempt's partial for one partition.
 type PartialRead struct {

@@ -448,7 +448,7 @@ func (r *ReduceLB) handleReduceFailed(_ context.Context, m *protocol.ReduceFaile
 		return nil, transport.Errorf(transport.CodeNotFound, "unknown job %s", m.Job)
 	}
 	r.Log.Warn("reduce failed", zap.String("job", m.Job), zap.Int("partition", m.Partition), zap.String("node", m.Node), zap.String("reason", m.Reason))
-	r.carryOut(m.Job, r.sched.ReduceFailed(m.Job, m.Partition, m.Node, time.Now(), m.Reason, m.Permanent))
+	r.carryOut(m.Job, r.sched.ReduceFailed(m.Job, m.Partition, m.Node, time.Now(), m.Reason, protocol.Fault(m.Permanent, m.User)))
 	return &protocol.Empty{}, nil
 }
 

@@ -15,6 +15,7 @@ type MapScheduler struct {
 	poisonNodes int
 	policy      Policy
 	avoid       map[string]bool // nodes pickNode skips for the task at hand
+	needExec    bool            // pickNode wants a node that runs native programs
 	nodes       map[string]*mapNode
 	jobs        map[string]*mapJob
 	seq         int // submission order of jobs
@@ -60,6 +61,7 @@ type mapJob struct {
 	running int
 	failed  bool
 	stopped bool // failed or cancelled: nothing more is scheduled
+	rules   Rules
 }
 
 // Assignment tells the daemon to start attempt Attempt of a map task on Node.
@@ -175,6 +177,14 @@ func (s *MapScheduler) AddJob(id string, n int) {
 	s.jobs[id] = j
 }
 
+// SetRules sets a job's own retry and placement rules (a user job's --max-attempts, native
+// programs); a job without them follows the scheduler's.
+func (s *MapScheduler) SetRules(id string, r Rules) {
+	if j, ok := s.jobs[id]; ok {
+		j.rules = r
+	}
+}
+
 // StopJob stops scheduling a job (cancelled or failed elsewhere) and returns
 // its running attempts, which are marked failed with reason.
 func (s *MapScheduler) StopJob(id string, now time.Time, reason string) []AttemptRef {
@@ -211,15 +221,23 @@ func (s *MapScheduler) Forget(id string) { delete(s.jobs, id) }
 // fewest running attempts, so a small job is not stuck behind a large one.
 func (s *MapScheduler) Schedule(now time.Time) []Assignment {
 	var out []Assignment
+	var unplaced map[string]bool // jobs no node can take now (a job that needs exec)
 	for {
-		j := s.nextJob()
+		j := s.nextJob(unplaced)
 		if j == nil {
 			return append(out, s.backups(now)...)
 		}
 		ti := j.pending[0]
-		node := s.pickNode(now, j.tasks[ti])
+		node := s.pickNode(now, j, j.tasks[ti])
 		if node == nil {
-			return out
+			if !j.rules.NeedsExec {
+				return out // every node is busy
+			}
+			if unplaced == nil {
+				unplaced = map[string]bool{}
+			}
+			unplaced[j.id] = true
+			continue
 		}
 		j.pending = j.pending[1:]
 		out = append(out, s.start(j, ti, node, now))
@@ -227,11 +245,11 @@ func (s *MapScheduler) Schedule(now time.Time) []Assignment {
 }
 
 // nextJob picks the job whose next task runs first: fewest running attempts,
-// then earliest submitted.
-func (s *MapScheduler) nextJob() *mapJob {
+// then earliest submitted; jobs in skip are passed over.
+func (s *MapScheduler) nextJob(skip map[string]bool) *mapJob {
 	var best *mapJob
 	for _, j := range s.jobs {
-		if j.stopped || len(j.pending) == 0 {
+		if j.stopped || len(j.pending) == 0 || skip[j.id] {
 			continue
 		}
 		if best == nil || j.running < best.running || (j.running == best.running && j.seq < best.seq) {
@@ -244,8 +262,11 @@ func (s *MapScheduler) nextJob() *mapJob {
 // pickNode chooses the node for the next task, or nil when no node has a
 // free slot: the least loaded one in mode dlbp, the next one round-robin in
 // mode single.
-// A task that failed somewhere avoids those nodes while others are free.
-func (s *MapScheduler) pickNode(now time.Time, t *task) *mapNode {
+// A task that failed somewhere avoids those nodes while others are free; a
+// job with native programs goes only to nodes that run them.
+func (s *MapScheduler) pickNode(now time.Time, j *mapJob, t *task) *mapNode {
+	s.needExec = j.rules.NeedsExec
+	defer func() { s.needExec = false }()
 	for _, avoid := range []map[string]bool{t.failedOn, nil} {
 		s.avoid = avoid
 		var n *mapNode
@@ -263,7 +284,7 @@ func (s *MapScheduler) pickNode(now time.Time, t *task) *mapNode {
 }
 
 func (s *MapScheduler) free(n *mapNode, now time.Time) bool {
-	return !n.info.Draining && n.running < n.info.Slots && !now.Before(n.blockedUntil) && !s.avoid[n.info.Name]
+	return !n.info.Draining && n.running < n.info.Slots && !now.Before(n.blockedUntil) && !s.avoid[n.info.Name] && (n.info.Exec || !s.needExec)
 }
 
 // nextRoundRobin is the first node with a free slot at or after rrNext.
@@ -339,7 +360,9 @@ func (s *MapScheduler) backups(now time.Time) []Assignment {
 			if now.Sub(a.Start) <= threshold {
 				continue
 			}
+			s.needExec = j.rules.NeedsExec
 			node := s.leastLoaded(now, a.Node)
+			s.needExec = false
 			if node == nil {
 				return out
 			}
@@ -403,7 +426,7 @@ func (s *MapScheduler) Expire(now time.Time) []Expired {
 					continue
 				}
 				reason := fmt.Sprintf("deadline: still running after %s", s.policy.TaskDeadline)
-				o := s.TaskFailed(j.id, ti, ai, now, reason, false)
+				o := s.TaskFailed(j.id, ti, ai, now, reason, FaultNode)
 				out = append(out, Expired{Attempt: AttemptRef{Job: j.id, Task: ti, Attempt: ai, Node: a.Node}, Outcome: o})
 			}
 		}
@@ -486,17 +509,21 @@ func (s *MapScheduler) Winner(job string, ti int) (int, Attempt, bool) {
 	return 0, Attempt{}, false
 }
 
-// TaskFailed records a failed attempt. A permanent failure (the input cannot
-// be processed anywhere) fails the job at once; otherwise the task goes back
-// to the queue until it has failed maxFailures times.
-func (s *MapScheduler) TaskFailed(job string, ti, ai int, now time.Time, reason string, permanent bool) MapOutcome {
+// TaskFailed records a failed attempt. A failure of the input (FaultInput)
+// fails the job at once; otherwise the task goes back to the queue until it
+// has failed maxFailures times (the job's MaxAttempts when set), or on
+// poisonNodes different nodes (for jobs without MaxAttempts). Only a
+// FaultNode counts against the node.
+func (s *MapScheduler) TaskFailed(job string, ti, ai int, now time.Time, reason string, fault Fault) MapOutcome {
 	j, t, a := s.lookup(job, ti, ai)
 	if a == nil {
 		return MapOutcome{}
 	}
 	a.State, a.End, a.Reason = AttemptFailed, now, reason
 	s.release(j, a.Node)
-	s.nodeFailed(a.Node, now)
+	if fault == FaultNode {
+		s.nodeFailed(a.Node, now)
+	}
 	if j.stopped || t.state == TaskDone {
 		return MapOutcome{}
 	}
@@ -505,7 +532,12 @@ func (s *MapScheduler) TaskFailed(job string, ti, ai int, now time.Time, reason 
 		t.failedOn = map[string]bool{}
 	}
 	t.failedOn[a.Node] = true
-	if permanent || len(t.failedOn) >= s.poisonNodes || t.failures >= s.maxFailures {
+	maxFailures, poisoned := s.maxFailures, len(t.failedOn) >= s.poisonNodes
+	if j.rules.MaxAttempts > 0 {
+		maxFailures, poisoned = j.rules.MaxAttempts, false
+	}
+	permanent := fault == FaultInput
+	if permanent || poisoned || t.failures >= maxFailures {
 		msg := reason
 		if !permanent {
 			msg = fmt.Sprintf("map task %d failed %d times on %d nodes, last: %s", ti, t.failures, len(t.failedOn), reason)

@@ -43,6 +43,7 @@ type reduceJob struct {
 	picks   []Pick
 	done    int
 	stopped bool
+	rules   Rules
 }
 
 type partition struct {
@@ -126,6 +127,13 @@ func (s *ReduceScheduler) AddJob(id string, maps, partitions int) {
 	s.jobs[id] = j
 }
 
+// SetRules sets a job's own retry and placement rules.
+func (s *ReduceScheduler) SetRules(id string, r Rules) {
+	if j, ok := s.jobs[id]; ok {
+		j.rules = r
+	}
+}
+
 // Known reports whether a job is registered.
 func (s *ReduceScheduler) Known(id string) bool { _, ok := s.jobs[id]; return ok }
 
@@ -169,7 +177,7 @@ func (s *ReduceScheduler) pick(j *reduceJob, p int, holder string, now time.Time
 	load := func(n *reduceNode) int { return n.reducers + n.running }
 	for _, name := range sortedNames(s.nodes) {
 		n := s.nodes[name]
-		if n.info.Draining {
+		if n.info.Draining || j.rules.NeedsExec && !n.info.Exec {
 			continue
 		}
 		if best == nil {
@@ -244,17 +252,21 @@ func (s *ReduceScheduler) ReduceDone(job string, p int, node string, end time.Ti
 	return ReduceDecisions{JobDone: j.done == len(j.parts)}
 }
 
-// ReduceFailed records that node could not reduce partition p. A permanent
-// failure fails the job; otherwise the partition gets a new reducer.
-func (s *ReduceScheduler) ReduceFailed(job string, p int, node string, now time.Time, reason string, permanent bool) ReduceDecisions {
+// ReduceFailed records that node could not reduce partition p. A failure of
+// the input fails the job; otherwise the partition gets a new reducer, until
+// it has failed the job's MaxAttempts (DefaultMaxFailures) times.
+func (s *ReduceScheduler) ReduceFailed(job string, p int, node string, now time.Time, reason string, fault Fault) ReduceDecisions {
 	j, part := s.part(job, p)
 	if part == nil || part.reducer != node || part.state != TaskRunning {
 		return ReduceDecisions{}
 	}
 	s.endAttempt(part, node, AttemptFailed, now, reason)
 	part.failures++
-	if permanent || part.failures >= DefaultMaxFailures {
+	if fault == FaultInput || part.failures >= j.rules.maxFailures() {
 		j.stopped = true
+		if fault != FaultInput {
+			return ReduceDecisions{JobFailed: fmt.Sprintf("reduce partition %d failed %d times, last: %s", p, part.failures, reason)}
+		}
 		return ReduceDecisions{JobFailed: fmt.Sprintf("reduce partition %d: %s", p, reason)}
 	}
 	return s.repick(j, p, node, now, fmt.Sprintf("reducer %s failed", node))

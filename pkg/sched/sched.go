@@ -86,6 +86,40 @@ type NodeInfo struct {
 	Name     string
 	Slots    int
 	Draining bool
+	Exec     bool // runs users' native programs (node --allow-exec)
+}
+
+// Fault says what a failed attempt is blamed on, which decides how it counts.
+type Fault int
+
+const (
+	// FaultNode: the node, or something passing (a disk, a lost connection). It counts against
+	// the task and against the node, which is paused after a streak of them.
+	FaultNode Fault = iota
+	// FaultInput: the input cannot be processed anywhere (a record a built-in job cannot
+	// parse). The job fails at once.
+	FaultInput
+	// FaultUser: the user's program failed (exit status, trap, memory, timeout). It counts
+	// against the task only, up to the job's MaxAttempts: a flaky program must not get healthy
+	// nodes paused.
+	FaultUser
+)
+
+// Rules are a job's own retry and placement rules; the zero value is a built-in job's.
+type Rules struct {
+	// MaxAttempts: failed attempts of one task that fail the job (0: DefaultMaxFailures). When
+	// set, the rule of DefaultPoisonNodes different nodes gives way to it.
+	MaxAttempts int
+	// NeedsExec: the job's tasks run only on nodes with NodeInfo.Exec.
+	NeedsExec bool
+}
+
+// maxFailures returns how many failed attempts of one task fail a job with rules r.
+func (r Rules) maxFailures() int {
+	if r.MaxAttempts > 0 {
+		return r.MaxAttempts
+	}
+	return DefaultMaxFailures
 }
 
 // DefaultMaxFailures is how many failed attempts of one task fail its job.

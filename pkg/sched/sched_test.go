@@ -106,7 +106,7 @@ func TestMapFirstResultWins(t *testing.T) {
 	s.Schedule(at(0))
 	// A failure re-queues; the re-run goes to b.
 	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
-	if out := s.TaskFailed("j", 0, 0, at(1), "disk full", false); out.JobFailed != "" {
+	if out := s.TaskFailed("j", 0, 0, at(1), "disk full", FaultNode); out.JobFailed != "" {
 		t.Fatalf("transient failure failed the job: %+v", out)
 	}
 	got := s.Schedule(at(2))
@@ -130,7 +130,7 @@ func TestMapPermanentFailureFailsJob(t *testing.T) {
 	s.NodeUp(NodeInfo{Name: "a", Slots: 2})
 	s.AddJob("j", 2)
 	s.Schedule(at(0))
-	out := s.TaskFailed("j", 0, 0, at(1), `in.txt:3: not an integer: "12x"`, true)
+	out := s.TaskFailed("j", 0, 0, at(1), `in.txt:3: not an integer: "12x"`, FaultInput)
 	if out.JobFailed != `in.txt:3: not an integer: "12x"` {
 		t.Fatalf("JobFailed = %q", out.JobFailed)
 	}
@@ -151,11 +151,11 @@ func TestMapRepeatedFailuresFailJob(t *testing.T) {
 	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
 	s.AddJob("j", 1)
 	s.Schedule(at(0))
-	if out := s.TaskFailed("j", 0, 0, at(1), "boom", false); out.JobFailed != "" {
+	if out := s.TaskFailed("j", 0, 0, at(1), "boom", FaultNode); out.JobFailed != "" {
 		t.Fatalf("first failure: %+v", out)
 	}
 	s.Schedule(at(2))
-	out := s.TaskFailed("j", 0, 1, at(3), "boom", false)
+	out := s.TaskFailed("j", 0, 1, at(3), "boom", FaultNode)
 	if out.JobFailed != "map task 0 failed 2 times on 1 nodes, last: boom" {
 		t.Fatalf("JobFailed = %q", out.JobFailed)
 	}
@@ -293,11 +293,11 @@ func TestReduceFailureRepicksThenFailsJob(t *testing.T) {
 	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
 	s.AddJob("j", 1, 1)
 	s.MapDone("j", MapOutput{Task: 0, Node: "a"}, at(1))
-	d := s.ReduceFailed("j", 0, "a", at(2), "disk full", false)
+	d := s.ReduceFailed("j", 0, "a", at(2), "disk full", FaultNode)
 	if len(d.Picks) != 1 || len(d.Fetches) != 1 {
 		t.Fatalf("after failure: %+v", d)
 	}
-	d = s.ReduceFailed("j", 0, "a", at(3), "bad data", true)
+	d = s.ReduceFailed("j", 0, "a", at(3), "bad data", FaultInput)
 	if d.JobFailed != "reduce partition 0: bad data" {
 		t.Fatalf("JobFailed = %q", d.JobFailed)
 	}
@@ -440,7 +440,7 @@ func TestMapPoisonTaskFailsOnDistinctNodes(t *testing.T) {
 		if len(got) != 1 {
 			t.Fatalf("round %d: %+v", i, got)
 		}
-		last = s.TaskFailed("j", 0, got[0].Attempt, at(10*i+1), "segfault in mapper", false)
+		last = s.TaskFailed("j", 0, got[0].Attempt, at(10*i+1), "segfault in mapper", FaultNode)
 		if i < 2 && last.JobFailed != "" {
 			t.Fatalf("failed after %d nodes: %q", i+1, last.JobFailed)
 		}
@@ -461,7 +461,7 @@ func TestMapFailingNodeGetsLessWork(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		for _, g := range s.Schedule(at(i)) {
 			if g.Node == "a" {
-				s.TaskFailed("j", g.Task, g.Attempt, at(i), "disk error", false)
+				s.TaskFailed("j", g.Task, g.Attempt, at(i), "disk error", FaultNode)
 			} else {
 				s.TaskDone("j", g.Task, g.Attempt, at(i))
 			}
@@ -478,7 +478,7 @@ func TestMapFailingNodeGetsLessWork(t *testing.T) {
 	// Another failure doubles the pause.
 	for _, g := range got {
 		if g.Node == "a" {
-			s.TaskFailed("j", g.Task, g.Attempt, at(1002), "disk error", false)
+			s.TaskFailed("j", g.Task, g.Attempt, at(1002), "disk error", FaultNode)
 		} else {
 			s.TaskDone("j", g.Task, g.Attempt, at(1002))
 		}
