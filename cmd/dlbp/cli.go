@@ -34,6 +34,8 @@ const usage = `usage:
   dlbp submit [--lb HOST:PORT] --job NAME [--param KEY=VALUE]... [--reducers R]
               [--split-size BYTES] [--output DIR|-] [--force] [--detach] [--quiet]
               [--fetch direct|lb] [INPUT...]
+  dlbp submit --mapper CMD --reducer CMD [--combiner CMD] [--file F]...
+              [--max-attempts N] [--task-timeout DURATION] [the options above] INPUT...
   dlbp wait JOB [--output DIR|-] [--force] [--quiet] [--fetch direct|lb]
   dlbp status JOB [--json]
   dlbp jobs [--json]
@@ -44,6 +46,9 @@ const usage = `usage:
 --fetch direct (the default) reads the result's parts from the nodes that hold them, and
 through maplb when they do not answer; --fetch lb reads them all through maplb.
 INPUT is a file, or - for standard input. Jobs: ` + "%s" + `.
+A user job runs your own programs over Hadoop Streaming's contract: a CMD whose first word
+ends in .wasm is a WebAssembly module (WASI), e.g. --mapper 'wc.wasm map'; any other is a
+native program, run only by nodes started with --allow-exec.
 `
 
 // usageError is a mistake on the command line: exit status 2.
@@ -190,6 +195,24 @@ func (c *common) client() (*client.Client, error) {
 	return cl, nil
 }
 
+// listFlag is a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// jobTitle names a job for people: a built-in by its name, a user job by its commands.
+func jobTitle(st *protocol.JobStatus) string {
+	if st.Stream == nil {
+		return st.Job
+	}
+	t := "mapper '" + st.Stream.Mapper.String() + "'"
+	if !st.Stream.Combiner.IsZero() {
+		t += ", combiner '" + st.Stream.Combiner.String() + "'"
+	}
+	return t + ", reducer '" + st.Stream.Reducer.String() + "'"
+}
+
 type params map[string]string
 
 func (p params) String() string { return "" }
@@ -214,12 +237,35 @@ func (e env) submit(ctx context.Context, args []string) error {
 	output := fs.String("output", "-", "directory for part files, or - for standard output")
 	force := fs.Bool("force", false, "let --output DIR replace a non-empty directory")
 	detach := fs.Bool("detach", false, "print the job id and return without waiting")
+	var user client.UserJob
+	fs.StringVar(&user.Mapper, "mapper", "", "user job: the mapper command (a .wasm module and its arguments, or a native program)")
+	fs.StringVar(&user.Reducer, "reducer", "", "user job: the reducer command")
+	fs.StringVar(&user.Combiner, "combiner", "", "user job: an optional combiner command")
+	files := listFlag{}
+	fs.Var(&files, "file", "user job: a file shipped into every native task's working directory (repeatable)")
+	fs.IntVar(&user.MaxAttempts, "max-attempts", job.DefaultMaxAttempts, "user job: failed attempts of one task that fail the job")
+	fs.DurationVar(&user.TaskTimeout, "task-timeout", job.DefaultTaskTimeout, "user job: stop an attempt that neither reads input nor writes output for this long")
 	paths, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if *name == "" {
-		return usagef("--job is required (one of %s)", strings.Join(job.Names(), ", "))
+	user.Files = files
+	isUser := user.Mapper != "" || user.Reducer != "" || user.Combiner != ""
+	switch {
+	case *name != "" && isUser:
+		return usagef("--job and --mapper are exclusive: --job runs a built-in job, --mapper and --reducer your own programs")
+	case isUser && (user.Mapper == "" || user.Reducer == ""):
+		return usagef("a user job needs both --mapper and --reducer")
+	case *name == "" && !isUser:
+		return usagef("--job is required (one of %s), or --mapper and --reducer for your own programs", strings.Join(job.Names(), ", "))
+	case !isUser && len(files) > 0:
+		return usagef("--file is for user jobs (--mapper, --reducer)")
+	}
+	if user.MaxAttempts < 1 || user.MaxAttempts > job.MaxAttemptsLimit {
+		return usagef("--max-attempts %d: want 1 to %d", user.MaxAttempts, job.MaxAttemptsLimit)
+	}
+	if user.TaskTimeout <= 0 {
+		return usagef("--task-timeout %s: want a positive duration such as 10m", user.TaskTimeout)
 	}
 	if *reducers < 1 {
 		return usagef("--reducers %d: want at least 1", *reducers)
@@ -246,7 +292,15 @@ func (e env) submit(ctx context.Context, args []string) error {
 	if len(ps) == 0 {
 		spec.Params = nil
 	}
-	st, err := cl.Submit(ctx, spec, splitSize, inputs)
+	var st *protocol.JobStatus
+	if isUser {
+		if _, _, err := user.Stream(); err != nil {
+			return usagef("%v", err) // a missing module or file, before anything is sent
+		}
+		st, err = cl.SubmitUser(ctx, spec, user, splitSize, inputs)
+	} else {
+		st, err = cl.Submit(ctx, spec, splitSize, inputs)
+	}
 	if err != nil {
 		return err
 	}
@@ -255,7 +309,7 @@ func (e env) submit(ctx context.Context, args []string) error {
 		return nil
 	}
 	if !c.quiet {
-		fmt.Fprintf(e.stderr, "dlbp: job %s submitted (%s, %d map tasks)\n", st.ID, st.Job, len(st.Maps))
+		fmt.Fprintf(e.stderr, "dlbp: job %s submitted (%s, %d map tasks)\n", st.ID, jobTitle(st), len(st.Maps))
 	}
 	return e.finish(ctx, cl, st.ID, *output, c.quiet)
 }
@@ -346,7 +400,7 @@ func (e env) status(ctx context.Context, args []string) error {
 		return e.printJSON(protocol.ToJSON(st))
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "job\t%s (%s, mode %s)\n", st.ID, st.Job, st.Mode)
+	fmt.Fprintf(w, "job\t%s (%s, mode %s)\n", st.ID, jobTitle(st), st.Mode)
 	fmt.Fprintf(w, "state\t%s\n", st.State)
 	if st.Error != "" {
 		fmt.Fprintf(w, "error\t%s\n", st.Error)

@@ -47,3 +47,22 @@ func Build(root, binDir string) error {
 	}
 	return nil
 }
+
+// BuildProgram builds the module's command pkg (such as "./examples/wordcount") as a user
+// would, into dir: as a WASI module NAME.wasm when wasm, else as a native program NAME. It
+// returns the file's path.
+func BuildProgram(root, dir, pkg string, wasm bool) (string, error) {
+	out := filepath.Join(dir, filepath.Base(pkg))
+	build := exec.Command("go", "build", "-o", out, pkg)
+	build.Dir = root
+	build.Env = os.Environ()
+	if wasm {
+		out += ".wasm"
+		build.Args[3] = out
+		build.Env = append(build.Env, "GOOS=wasip1", "GOARCH=wasm")
+	}
+	if b, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("proccluster: building %s (wasm %v): %w\n%s", pkg, wasm, err, b)
+	}
+	return out, nil
+}

@@ -32,6 +32,12 @@ type Metrics struct {
 	JobSeconds *prometheus.HistogramVec
 	// ReducerPicks counts reducer choices (first picks and re-picks).
 	ReducerPicks *prometheus.CounterVec
+	// ModuleCompiles counts compilations of users' WebAssembly modules: once per module and
+	// process, none for a module found in the on-disk compilation cache.
+	ModuleCompiles prometheus.Counter
+	// NodePauses counts the times maplb paused a node after a streak of failed tasks (a user
+	// program's failures do not count).
+	NodePauses prometheus.Counter
 }
 
 // NewMetrics registers a daemon's metrics, plus the Go runtime and process
@@ -64,8 +70,14 @@ func NewMetrics() *Metrics {
 		ReducerPicks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dlbp_reducer_picks_total", Help: "Reducer choices by reducelb, first picks and re-picks.",
 		}, []string{"why"}),
+		ModuleCompiles: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dlbp_module_compiles_total", Help: "Compilations of user WebAssembly modules (cache misses).",
+		}),
+		NodePauses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dlbp_node_pauses_total", Help: "Times maplb paused a node after a streak of failed tasks.",
+		}),
 	}
-	reg.MustRegister(m.TasksStarted, m.TasksFinished, m.TasksRetried, m.Bytes, m.TaskSeconds, m.JobSeconds, m.ReducerPicks)
+	reg.MustRegister(m.TasksStarted, m.TasksFinished, m.TasksRetried, m.Bytes, m.TaskSeconds, m.JobSeconds, m.ReducerPicks, m.ModuleCompiles, m.NodePauses)
 	return m
 }
 

@@ -49,6 +49,9 @@ type Options struct {
 	ResultTTL     string       `yaml:"result-ttl"`      // maplb only: how long finished jobs' results are kept
 	MaxJobInput   string       `yaml:"max-job-input"`   // maplb only: input bytes one job may upload
 	MaxClientJobs int          `yaml:"max-client-jobs"` // maplb only: unfinished jobs one client host may have
+	AllowExec     bool         `yaml:"allow-exec"`      // node and maplb: run users' native programs
+	TaskMemory    string       `yaml:"task-memory"`     // node and maplb: memory of one WebAssembly instance
+	MaxTaskOutput string       `yaml:"max-task-output"` // node and maplb: bytes one user program may write
 	Config        string       `yaml:"-"`
 
 	// Set by Parse from the fields above.
@@ -63,15 +66,18 @@ type Options struct {
 	// ProbeInterval is how often the load balancers probe each node's
 	// service (DefaultProbeInterval); a refused connection moves the
 	// node's work at once.
-	ProbeInterval time.Duration `yaml:"-"`
-	MaxJobBytes   int64         `yaml:"-"`
+	ProbeInterval      time.Duration `yaml:"-"`
+	MaxJobBytes        int64         `yaml:"-"`
+	TaskMemoryBytes    int64         `yaml:"-"`
+	MaxTaskOutputBytes int64         `yaml:"-"`
 }
 
 // Defaults returns the options a daemon of role has with no flags: all on
 // loopback, nodes and reducelb joining the default maplb gossip address.
 func Defaults(role cluster.Role) Options {
 	o := Options{Role: role, LogLevel: "info", LogFormat: "console", Slots: 2, Memory: "256MiB", MemoryBytes: 256 << 20, Mode: "dlbp", ResultTTL: "24h", ResultKeep: 24 * time.Hour,
-		MaxJobInput: "1TiB", MaxJobBytes: 1 << 40, MaxClientJobs: 64, LeaveGrace: DefaultLeaveGrace, ProbeInterval: DefaultProbeInterval}
+		MaxJobInput: "1TiB", MaxJobBytes: 1 << 40, MaxClientJobs: 64, LeaveGrace: DefaultLeaveGrace, ProbeInterval: DefaultProbeInterval,
+		TaskMemory: "256MiB", TaskMemoryBytes: 256 << 20, MaxTaskOutput: "10GiB", MaxTaskOutputBytes: 10 << 30}
 	switch role {
 	case cluster.RoleMapLB:
 		o.RPC, o.Gossip, o.HTTP = "127.0.0.1:7070", "127.0.0.1:7946", "127.0.0.1:7071"
@@ -87,8 +93,8 @@ func Defaults(role cluster.Role) Options {
 
 // roleKeys lists the option names a role accepts beyond the common ones.
 var roleKeys = map[cluster.Role][]string{
-	cluster.RoleMapLB: {"mode", "result-ttl", "max-job-input", "max-client-jobs"},
-	cluster.RoleNode:  {"slots", "memory"},
+	cluster.RoleMapLB: {"mode", "result-ttl", "max-job-input", "max-client-jobs", "allow-exec", "task-memory", "max-task-output"},
+	cluster.RoleNode:  {"slots", "memory", "allow-exec", "task-memory", "max-task-output"},
 }
 
 // commonKeys lists the option names every daemon accepts.
@@ -134,6 +140,12 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 	if role == cluster.RoleNode {
 		fs.IntVar(&f.Slots, "slots", f.Slots, "tasks run at once")
 		fs.StringVar(&f.Memory, "memory", f.Memory, "map output held in memory before it spills to disk (bytes; KiB, MiB, GiB suffixes)")
+	}
+	if role == cluster.RoleNode || role == cluster.RoleMapLB {
+		// maplb runs user reducers in mode single.
+		fs.BoolVar(&f.AllowExec, "allow-exec", false, "run user jobs' native programs (--mapper 'python3 m.py'): only on a cluster whose users you trust; WebAssembly modules run sandboxed without it")
+		fs.StringVar(&f.TaskMemory, "task-memory", f.TaskMemory, "memory limit of one user WebAssembly instance (KiB, MiB, GiB suffixes)")
+		fs.StringVar(&f.MaxTaskOutput, "max-task-output", f.MaxTaskOutput, "bytes one user program may write before its attempt fails (KiB, MiB, GiB, TiB suffixes)")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -190,6 +202,12 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 			o.MaxJobInput = f.MaxJobInput
 		case "max-client-jobs":
 			o.MaxClientJobs = f.MaxClientJobs
+		case "allow-exec":
+			o.AllowExec = f.AllowExec
+		case "task-memory":
+			o.TaskMemory = f.TaskMemory
+		case "max-task-output":
+			o.MaxTaskOutput = f.MaxTaskOutput
 		}
 	})
 	o.Config = f.Config
@@ -269,6 +287,12 @@ func (o *Options) finish() error {
 	}
 	if o.MaxJobBytes, err = ParseBytes(o.MaxJobInput); err != nil || o.MaxJobBytes < 1 {
 		return fmt.Errorf("--max-job-input %q: want a size such as 100GiB", o.MaxJobInput)
+	}
+	if o.TaskMemoryBytes, err = ParseBytes(o.TaskMemory); err != nil || o.TaskMemoryBytes < 1<<20 || o.TaskMemoryBytes > 4<<30 {
+		return fmt.Errorf("--task-memory %q: want a size from 1MiB to 4GiB", o.TaskMemory)
+	}
+	if o.MaxTaskOutputBytes, err = ParseBytes(o.MaxTaskOutput); err != nil || o.MaxTaskOutputBytes < 1 {
+		return fmt.Errorf("--max-task-output %q: want a size such as 10GiB", o.MaxTaskOutput)
 	}
 	if o.MaxClientJobs < 1 {
 		return fmt.Errorf("--max-client-jobs %d: want at least 1", o.MaxClientJobs)

@@ -50,6 +50,7 @@ type MapLB struct {
 	mode   sched.Mode
 	layout shuffle.Layout
 	gather *shuffle.Gatherer // mode single: the master reduces
+	user   *userCode         // blobs of user jobs, and the runtime that checks and (mode single) reduces them
 
 	mu           sync.Mutex
 	sched        *sched.MapScheduler
@@ -112,7 +113,13 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 		})
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	if err := m.startUserCode(); err != nil {
+		db.Close()
+		b.Stop(context.Background())
+		return nil, err
+	}
 	m.gather = shuffle.NewGatherer(m.layout, b.Client, o.Name, log, m.partReduced)
+	m.gather.Runner = m.user.rt
 	m.gather.Fetched = b.Metrics.Bytes.WithLabelValues("in", "partial").Add
 	s := b.Server
 	transport.Handle(s, protocol.MethodSubmitBegin, m.handleSubmitBegin)
@@ -254,7 +261,7 @@ func (m *MapLB) memberUp(mem cluster.Member) {
 	}
 	m.bootOf[mem.Name] = mem.Meta.Boot
 	m.rpcOf[mem.Name] = mem.Meta.RPC
-	m.sched.NodeUp(sched.NodeInfo{Name: mem.Name, Slots: mem.Meta.Slots, Draining: mem.Meta.State == cluster.StateDraining})
+	m.sched.NodeUp(sched.NodeInfo{Name: mem.Name, Slots: mem.Meta.Slots, Draining: mem.Meta.State == cluster.StateDraining, Exec: mem.Meta.Exec})
 }
 
 // reconcileNodes makes the scheduler follow gossip's view: a node gossip
@@ -437,6 +444,11 @@ func (m *MapLB) handleSubmitBegin(ctx context.Context, r *protocol.SubmitBegin) 
 	}
 	if err := jb.Validate(&spec, len(spec.Docs) > 0); err != nil {
 		return nil, transport.Errorf(transport.CodeBadRequest, "%s: %v", spec.Job, err)
+	}
+	if spec.Stream != nil {
+		if err := m.checkUserJob(ctx, &spec); err != nil {
+			return nil, transport.Errorf(transport.CodeBadRequest, "%v", err)
+		}
 	}
 	if r.SizeHint > m.Opts.MaxJobBytes {
 		return nil, transport.Errorf(transport.CodeBadRequest, "%d bytes of input: this cluster takes at most %d per job (--max-job-input)", r.SizeHint, m.Opts.MaxJobBytes)
@@ -653,6 +665,7 @@ func (m *MapLB) startQueued() {
 			} else {
 				m.sched.AddJob(j.id, len(j.tasks))
 			}
+			m.sched.SetRules(j.id, protocol.MapRules(&j.spec))
 			m.Log.Info("job running", zap.String("job", j.id), zap.String("reducelb", reduceLB))
 			m.changed(j.id)
 			m.dispatch()
@@ -814,7 +827,19 @@ func (m *MapLB) partReduced(id string, p int, size int64, err error, _ bool) {
 	if err != nil {
 		m.Metrics.TasksFinished.WithLabelValues("reduce", "failed").Inc()
 		a.State, a.Reason = sched.AttemptFailed, err.Error()
+		if tries := len(j.reduces[p].Attempts); job.IsUserError(err) && tries < j.spec.Stream.Attempts() {
+			// The user's reducer failed: run it again, as reducelb would.
+			m.Metrics.TasksRetried.WithLabelValues("reduce", "failed").Inc()
+			j.reduces[p].Attempts = append(j.reduces[p].Attempts, sched.Attempt{Node: m.Opts.Name, Start: now, State: sched.AttemptRunning})
+			m.gather.Retry(id, p)
+			m.changed(id)
+			return
+		}
 		j.reduces[p].State = sched.TaskFailed
+		if job.IsUserError(err) {
+			m.endJob(j, protocol.StateFailed, fmt.Sprintf("reduce partition %d failed %d times, last: %v", p, len(j.reduces[p].Attempts), err))
+			return
+		}
 		m.endJob(j, protocol.StateFailed, fmt.Sprintf("reduce partition %d: %v", p, err))
 		return
 	}
@@ -842,6 +867,10 @@ func (m *MapLB) handleMapFailed(_ context.Context, r *protocol.MapFailed) (*prot
 	m.Log.Warn("map task failed", zap.String("job", r.Job), zap.Int("task", r.Task), zap.Int("attempt", r.Attempt), zap.String("node", r.Node), zap.String("reason", r.Reason))
 	out := m.sched.TaskFailed(r.Job, r.Task, r.Attempt, time.Now(), r.Reason, protocol.Fault(r.Permanent, r.User))
 	m.cancelAttempts(out.Cancel)
+	if out.Paused != "" {
+		m.Log.Warn("node paused after a streak of failures: it gets no work for a while", zap.String("node", out.Paused))
+		m.Metrics.NodePauses.Inc()
+	}
 	m.Metrics.TasksFinished.WithLabelValues("map", "failed").Inc()
 	if out.JobFailed == "" {
 		m.Metrics.TasksRetried.WithLabelValues("map", "failed").Inc()
@@ -1062,7 +1091,7 @@ func (m *MapLB) handleCancel(_ context.Context, r *protocol.JobRef) (*protocol.J
 // status reports a job. m.mu is held.
 func (m *MapLB) status(j *mjob) *protocol.JobStatus {
 	st := &protocol.JobStatus{
-		ID: j.id, Job: j.spec.Job, Params: j.spec.Params, Mode: string(j.mode), State: j.state, Error: j.err,
+		ID: j.id, Job: j.spec.Job, Params: j.spec.Params, Stream: j.spec.Stream, Mode: string(j.mode), State: j.state, Error: j.err,
 		Partitions: j.spec.Reducers, InputBytes: j.inputBytes,
 		Submitted: j.submitted, Started: j.started, Finished: j.finished,
 		Maps: j.maps, Reduces: j.reduces, Reducers: j.reducers,
@@ -1201,6 +1230,7 @@ func (m *MapLB) Close() error {
 	m.Base.StopSoon()
 	m.gather.Close()
 	m.wg.Wait()
+	m.user.rt.Close(context.Background())
 	m.mu.Lock()
 	for _, j := range m.jobs {
 		j.closeUploads()

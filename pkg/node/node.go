@@ -18,12 +18,14 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dlbp/dlbp/pkg/blob"
 	"github.com/dlbp/dlbp/pkg/cluster"
 	"github.com/dlbp/dlbp/pkg/daemon"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/shuffle"
 	"github.com/dlbp/dlbp/pkg/transport"
+	"github.com/dlbp/dlbp/pkg/usercode"
 )
 
 // Node is a running worker.
@@ -31,6 +33,8 @@ type Node struct {
 	*daemon.Base
 	layout shuffle.Layout
 	gather *shuffle.Gatherer
+	blobs  *blob.Store       // modules and --files of user jobs, fetched from maplb
+	user   *usercode.Runtime // runs user programs
 
 	mu       sync.Mutex
 	running  map[attemptKey]context.CancelFunc
@@ -68,7 +72,12 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 		reduceLB: map[string]string{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.startUserCode(); err != nil {
+		b.Stop(context.Background())
+		return nil, err
+	}
 	n.gather = shuffle.NewGatherer(n.layout, b.Client, o.Name, log, n.partDone)
+	n.gather.Runner = n.user
 	// A part that travels inline is kept durably by the load balancers. (If
 	// reducelb takes no more of a job inline, the part is copied to another
 	// node, synced there; with no other node it has this unsynced copy.)
@@ -135,7 +144,7 @@ func (n *Node) serveChunk(what, path string, off int64) (*protocol.Chunk, error)
 
 // Start serves and joins the cluster.
 func (n *Node) Start() error {
-	meta := cluster.Meta{Role: cluster.RoleNode, Slots: n.Opts.Slots, State: cluster.StateAlive}
+	meta := cluster.Meta{Role: cluster.RoleNode, Slots: n.Opts.Slots, State: cluster.StateAlive, Exec: n.Opts.AllowExec}
 	if err := n.Base.Start(meta, n.ready, nil); err != nil {
 		return err
 	}
@@ -247,11 +256,11 @@ func (n *Node) runMap(ctx context.Context, r *protocol.RunMap, release func()) {
 	}
 	if err != nil {
 		var rerr *job.RecordError
-		permanent := errors.As(err, &rerr)
-		log.Warn("map task failed", zap.Error(err), zap.Bool("permanent", permanent))
+		permanent, user := errors.As(err, &rerr), job.IsUserError(err)
+		log.Warn("map task failed", zap.Error(err), zap.Bool("permanent", permanent), zap.Bool("user_code", user))
 		n.Metrics.TasksFinished.WithLabelValues("map", "failed").Inc()
 		n.report(ctx, r.MapLB, protocol.MethodMapFailed, &protocol.MapFailed{
-			Job: r.Job, Task: r.Task, Attempt: r.Attempt, Node: n.Opts.Name, Reason: err.Error(), Permanent: permanent,
+			Job: r.Job, Task: r.Task, Attempt: r.Attempt, Node: n.Opts.Name, Reason: err.Error(), Permanent: permanent, User: user,
 		})
 		return
 	}
@@ -306,7 +315,7 @@ func (n *Node) mapTask(ctx context.Context, r *protocol.RunMap) ([]int64, error)
 	// the slots' tables, the other half is room for the garbage collector
 	// (a Go heap grows to about twice its live data before collecting).
 	budget := n.Opts.MemoryBytes / 2 / int64(max(n.Opts.Slots, 1))
-	m, err := j.NewMapper(&r.Spec, job.MapEnv{Memory: budget, TempDir: spill})
+	m, err := j.NewMapper(&r.Spec, job.MapEnv{Memory: budget, TempDir: spill, Ctx: ctx, Runner: n.user, JobID: r.Job, Task: r.Task, Attempt: r.Attempt})
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +408,7 @@ func (n *Node) partDone(jobID string, p int, size int64, err error, permanent bo
 		n.Metrics.TasksFinished.WithLabelValues("reduce", "failed").Inc()
 		log.Warn("reduce failed", zap.Error(err))
 		n.report(n.ctx, addr, protocol.MethodReduceFailed, &protocol.ReduceFailed{
-			Job: jobID, Partition: p, Node: n.Opts.Name, Reason: err.Error(), Permanent: permanent,
+			Job: jobID, Partition: p, Node: n.Opts.Name, Reason: err.Error(), Permanent: permanent, User: job.IsUserError(err),
 		})
 		return
 	}
@@ -534,5 +543,5 @@ func (n *Node) Close() error {
 	n.gather.Close()
 	n.wg.Wait()
 	n.evWG.Wait()
-	return nil
+	return n.user.Close(context.Background())
 }

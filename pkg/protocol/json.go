@@ -58,6 +58,9 @@ type StatusJSON struct {
 	ID          string            `json:"id"`
 	Job         string            `json:"job"`
 	Params      map[string]string `json:"params,omitempty"`
+	Mapper      string            `json:"mapper,omitempty"`   // a user job's commands, as typed
+	Combiner    string            `json:"combiner,omitempty"` //
+	Reducer     string            `json:"reducer,omitempty"`  //
 	Mode        string            `json:"mode"`
 	State       string            `json:"state"`
 	Error       string            `json:"error,omitempty"`
@@ -94,6 +97,9 @@ func ToJSON(st *JobStatus) StatusJSON {
 		Submitted: formatTime(st.Submitted), Started: formatTime(st.Started), Finished: formatTime(st.Finished),
 		MapsDone: st.MapsDone, MapsTotal: st.MapsTotal, ReducesDone: st.ReducesDone,
 		Maps: tasksJSON(st.Maps), Reduces: tasksJSON(st.Reduces), Reducers: make([]PickJSON, len(st.Reducers)),
+	}
+	if u := st.Stream; u != nil {
+		out.Mapper, out.Combiner, out.Reducer = u.Mapper.String(), u.Combiner.String(), u.Reducer.String()
 	}
 	for _, p := range st.Parts {
 		out.Parts = append(out.Parts, PartJSON{Partition: p.Partition, Node: p.Node, Copy: p.Copy, Bytes: p.Size, Inline: p.Inline})

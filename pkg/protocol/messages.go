@@ -117,6 +117,7 @@ type JobStatus struct {
 	ID          string            `msgpack:"id"`
 	Job         string            `msgpack:"job"`
 	Params      map[string]string `msgpack:"params,omitempty"`
+	Stream      *job.Stream       `msgpack:"stream,omitempty"` // a user job's programs
 	Mode        string            `msgpack:"mode"`
 	State       string            `msgpack:"state"`
 	Error       string            `msgpack:"error,omitempty"`
@@ -230,6 +231,26 @@ type MapFailed struct {
 	Reason    string `msgpack:"reason"`
 	Permanent bool   `msgpack:"permanent"`
 	User      bool   `msgpack:"user,omitempty"`
+}
+
+// MapRules are the scheduling rules of a job's map tasks: a user job's
+// --max-attempts, and nodes that run native programs when its mapper or
+// combiner is one.
+func MapRules(spec *job.Spec) sched.Rules {
+	st := spec.Stream
+	if st == nil {
+		return sched.Rules{}
+	}
+	return sched.Rules{MaxAttempts: st.Attempts(), NeedsExec: st.Mapper.Native() || !st.Combiner.IsZero() && st.Combiner.Native()}
+}
+
+// ReduceRules are the scheduling rules of a job's reduce partitions.
+func ReduceRules(spec *job.Spec) sched.Rules {
+	st := spec.Stream
+	if st == nil {
+		return sched.Rules{}
+	}
+	return sched.Rules{MaxAttempts: st.Attempts(), NeedsExec: st.Reducer.Native()}
 }
 
 // Fault says what a failed attempt is blamed on.

@@ -91,6 +91,7 @@ func (r *ReduceLB) load() error {
 		}
 		r.jobs[id] = j
 		r.sched.Restore(rec.Sched)
+		r.sched.SetRules(id, protocol.ReduceRules(&rec.Spec))
 		for n, a := range rec.RPCOf {
 			if _, ok := r.rpcOf[n]; !ok && a != "" {
 				r.rpcOf[n] = a

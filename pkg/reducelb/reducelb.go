@@ -239,7 +239,7 @@ func (r *ReduceLB) memberUp(m cluster.Member) {
 	r.rpcOf[m.Name] = m.Meta.RPC
 	delete(r.dead, m.Name)
 	r.leaves.Back(m.Name)
-	r.sched.NodeUp(sched.NodeInfo{Name: m.Name, Slots: m.Meta.Slots, Draining: m.Meta.State == cluster.StateDraining})
+	r.sched.NodeUp(sched.NodeInfo{Name: m.Name, Slots: m.Meta.Slots, Draining: m.Meta.State == cluster.StateDraining, Exec: m.Meta.Exec})
 }
 
 func (r *ReduceLB) register(id string, spec job.Spec, maps int, maplb string) *rjob {
@@ -249,6 +249,7 @@ func (r *ReduceLB) register(id string, spec job.Spec, maps int, maplb string) *r
 	j := &rjob{spec: spec, maps: maps, maplb: maplb, parts: map[int]protocol.PartLocation{}}
 	r.jobs[id] = j
 	r.sched.AddJob(id, maps, spec.Reducers)
+	r.sched.SetRules(id, protocol.ReduceRules(&spec))
 	r.persist(id)
 	return j
 }

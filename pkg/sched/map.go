@@ -79,6 +79,8 @@ type MapOutcome struct {
 	// Cancel lists running attempts the daemon should stop (superseded by a
 	// winner, or part of a job that failed).
 	Cancel []AttemptRef
+	// Paused names the node this failure paused (a streak of node faults).
+	Paused string
 }
 
 // NewMapScheduler returns an empty scheduler for the given mode.
@@ -105,17 +107,20 @@ func (s *MapScheduler) SetMaxFailures(attempts, nodes int) {
 }
 
 // nodeFailed counts a failure against a node; after a streak of them the
-// node gets no work for a while, longer with each further failure.
-func (s *MapScheduler) nodeFailed(name string, now time.Time) {
+// node gets no work for a while, longer with each further failure. It
+// reports whether the node is paused now.
+func (s *MapScheduler) nodeFailed(name string, now time.Time) bool {
 	n, ok := s.nodes[name]
 	if !ok || s.policy.FailStreak < 1 {
-		return
+		return false
 	}
 	n.failStreak++
 	if over := n.failStreak - s.policy.FailStreak; over >= 0 {
 		pause := s.policy.FailPause << min(over, 6)
 		n.blockedUntil = now.Add(pause)
+		return true
 	}
+	return false
 }
 
 // SetPolicy replaces the timing rules.
@@ -521,11 +526,12 @@ func (s *MapScheduler) TaskFailed(job string, ti, ai int, now time.Time, reason 
 	}
 	a.State, a.End, a.Reason = AttemptFailed, now, reason
 	s.release(j, a.Node)
-	if fault == FaultNode {
-		s.nodeFailed(a.Node, now)
+	var paused string
+	if fault == FaultNode && s.nodeFailed(a.Node, now) {
+		paused = a.Node
 	}
 	if j.stopped || t.state == TaskDone {
-		return MapOutcome{}
+		return MapOutcome{Paused: paused}
 	}
 	t.failures++
 	if t.failedOn == nil {
@@ -542,13 +548,13 @@ func (s *MapScheduler) TaskFailed(job string, ti, ai int, now time.Time, reason 
 		if !permanent {
 			msg = fmt.Sprintf("map task %d failed %d times on %d nodes, last: %s", ti, t.failures, len(t.failedOn), reason)
 		}
-		return MapOutcome{JobFailed: msg, Cancel: s.stop(j, now, "job failed")}
+		return MapOutcome{JobFailed: msg, Cancel: s.stop(j, now, "job failed"), Paused: paused}
 	}
 	if len(t.running()) == 0 {
 		t.state = TaskPending
 		j.pending = append([]int{ti}, j.pending...)
 	}
-	return MapOutcome{}
+	return MapOutcome{Paused: paused}
 }
 
 // Reject records that an attempt never started (its node refused it or

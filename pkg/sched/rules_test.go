@@ -26,8 +26,8 @@ func TestMapUserFaultsSpareNodes(t *testing.T) {
 		if mine == nil {
 			t.Fatalf("round %d: the user task was not placed (got %+v)", i, got)
 		}
-		if out := s.TaskFailed("u", 0, mine.Attempt, at(10*i+1), "exit status 1", FaultUser); out.JobFailed != "" {
-			t.Fatalf("round %d: the job failed after %d failures: %s", i, i+1, out.JobFailed)
+		if out := s.TaskFailed("u", 0, mine.Attempt, at(10*i+1), "exit status 1", FaultUser); out.JobFailed != "" || out.Paused != "" {
+			t.Fatalf("round %d: after %d failures: %+v", i, i+1, out)
 		}
 		for _, a := range got {
 			if a.Job == "b" {
@@ -61,7 +61,10 @@ func TestMapNodeFaultsPauseNode(t *testing.T) {
 		if len(got) != 1 {
 			t.Fatalf("round %d: %+v", i, got)
 		}
-		s.TaskFailed("u", 0, got[0].Attempt, at(i), "disk error", FaultNode)
+		out := s.TaskFailed("u", 0, got[0].Attempt, at(i), "disk error", FaultNode)
+		if paused := out.Paused == "a"; paused != (i == 2) {
+			t.Fatalf("failure %d: Paused = %q", i+1, out.Paused)
+		}
 	}
 	if got := s.Schedule(at(10)); len(got) != 0 {
 		t.Fatalf("a node that failed 3 times in a row got work at once: %+v", got)

@@ -43,6 +43,8 @@ type Gatherer struct {
 	// load balancers, which keep them durably, and need no sync of their
 	// own. Zero syncs every part.
 	SyncAbove int64
+	// Runner runs the reducers of user jobs; nil where none can run.
+	Runner job.Runner
 
 	mu    sync.Mutex
 	parts map[partKey]*gathering
@@ -61,6 +63,7 @@ type gathering struct {
 	fetching map[int]context.CancelFunc // fetches in flight, by task
 	latest   map[int]protocol.Partial   // newest location heard of, per task
 	started  bool                       // reduce started
+	attempts int                        // reduces started here, for DLBP_ATTEMPT
 	reduced  bool                       // part committed
 	size     int64                      // of the committed part
 	news     time.Time                  // when an Add last named this partition
@@ -144,8 +147,20 @@ func (g *Gatherer) maybeReduce(k partKey, st *gathering) {
 		return
 	}
 	st.started = true
+	st.attempts++
 	g.wg.Add(1)
 	go g.reduce(k, st)
+}
+
+// Retry reduces partition p again once its partials are here (its last
+// attempt failed, and the caller gives it another).
+func (g *Gatherer) Retry(jobID string, p int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := partKey{jobID, p}
+	if st, ok := g.parts[k]; ok && !st.reduced {
+		g.maybeReduce(k, st)
+	}
 }
 
 func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt protocol.Partial) {
@@ -267,10 +282,9 @@ func (g *Gatherer) reduceSafely(k partKey, st *gathering) (size int64, err error
 }
 
 func (g *Gatherer) reduceFiles(k partKey, st *gathering) (int64, error) {
-	red, err := newReducer(&st.spec)
-	if err != nil {
-		return 0, err
-	}
+	g.mu.Lock()
+	env := job.ReduceEnv{Ctx: st.ctx, Runner: g.Runner, JobID: k.job, Partition: k.p, Attempt: st.attempts - 1}
+	g.mu.Unlock()
 	inputs := make([]io.Reader, st.maps)
 	for t := 0; t < st.maps; t++ {
 		f, err := os.Open(g.layout.GatherPath(k.job, k.p, t))
@@ -282,19 +296,11 @@ func (g *Gatherer) reduceFiles(k partKey, st *gathering) (int64, error) {
 	}
 	return writeFileAtomic(g.layout.ResultPath(k.job, k.p), g.SyncAbove, func(w io.Writer) error {
 		rw := job.NewRecordWriter(w)
-		if err := job.ReducePartition(red, inputs, rw); err != nil {
+		if err := job.ReduceTask(&st.spec, env, inputs, rw); err != nil {
 			return err
 		}
 		return rw.Flush()
 	})
-}
-
-func newReducer(spec *job.Spec) (job.Reducer, error) {
-	j, err := job.Lookup(spec.Job)
-	if err != nil {
-		return nil, err
-	}
-	return j.NewReducer(spec)
 }
 
 // Has reports whether the partial of map task for partition p is here.

@@ -44,10 +44,10 @@ func startCluster(t *testing.T) *testCluster {
 	// Everything else joins the first maplb; start them all, then wait for each.
 	rest := []*proccluster.Proc{
 		c.Start(t, "reducelb", "reducelb", "--join", join),
-		c.Start(t, "maplb", "maplb-single", "--http", "127.0.0.1:0", "--mode", "single", "--join", join),
+		c.Start(t, "maplb", "maplb-single", "--http", "127.0.0.1:0", "--mode", "single", "--join", join, "--allow-exec"),
 	}
 	for i := 1; i <= 3; i++ {
-		n := c.Start(t, "node", fmt.Sprintf("node%d", i), "--join", join, "--slots", "2")
+		n := c.Start(t, "node", fmt.Sprintf("node%d", i), "--join", join, "--slots", "2", "--allow-exec")
 		c.nodes = append(c.nodes, n)
 		rest = append(rest, n)
 	}
@@ -75,6 +75,7 @@ func TestCluster(t *testing.T) {
 	t.Run("stdin", func(t *testing.T) { c.checkStdin(t) })
 	t.Run("progress_terminal", func(t *testing.T) { c.checkProgressTerminal(t) })
 	t.Run("output_dir_again", func(t *testing.T) { c.checkOutputDirAgain(t) })
+	t.Run("user_jobs", func(t *testing.T) { c.checkUserJobs(t) })
 	t.Run("node_failure", func(t *testing.T) { c.checkNodeFailure(t) })
 }
 

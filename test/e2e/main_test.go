@@ -48,6 +48,9 @@ func setUp(m *testing.M) (int, error) {
 	if err := proccluster.Build(root, binDir); err != nil {
 		return 0, err
 	}
+	if err := buildPrograms(root); err != nil {
+		return 0, err
+	}
 
 	texts, textsKind, err = textInputs(root)
 	if err != nil {

@@ -1,0 +1,134 @@
+// Command wordcount counts words: it writes `WORD COUNT` for every distinct word of its inputs,
+// where a word is a maximal run of Unicode letters (unicode.IsLetter), case kept; bytes that are
+// not valid UTF-8 are not letters. It is dlbp's built-in wordcount job written as a user program:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -o wc.wasm ./examples/wordcount
+//	dlbp submit --mapper 'wc.wasm map' --combiner 'wc.wasm combine' --reducer 'wc.wasm reduce' book1.txt book2.txt
+//
+// The mapper counts its split's words in memory (sdk.Counts: in-mapper combining, no allocation
+// per word) and emits WORD<TAB>COUNT once per distinct word; the combiner, optional, adds up
+// counts of a word again; the reducer sums and writes the line. Each reducer's output is sorted by
+// word; the job's output is the reducers' outputs one after the other.
+package main
+
+import (
+	"errors"
+	"iter"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/dlbp/dlbp/pkg/sdk"
+)
+
+func main() {
+	sdk.Main(job)
+}
+
+// job is the program, for main and for the benchmark.
+var job = sdk.Job{Map: mapLine, MapEnd: counts.Flush, Combine: combine, Reduce: reduce}
+
+// counts holds the split's words and their counts until the split ends.
+var counts sdk.Counts
+
+// mapLine counts the words of the line.
+func mapLine(line []byte, out *sdk.Emitter) error {
+	for word := range words(line) {
+		if err := counts.Add(word, 1, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// combine replaces some of a word's counts by their sum.
+func combine(word []byte, counts *sdk.Values, out *sdk.Emitter) error {
+	n, err := sum(counts)
+	if err != nil {
+		return err
+	}
+	buf = strconv.AppendInt(buf[:0], n, 10)
+	return out.Emit(word, buf)
+}
+
+// reduce writes `WORD COUNT`.
+func reduce(word []byte, counts *sdk.Values, out *sdk.Writer) error {
+	n, err := sum(counts)
+	if err != nil {
+		return err
+	}
+	buf = append(buf[:0], word...)
+	buf = append(buf, ' ')
+	buf = strconv.AppendInt(buf, n, 10)
+	return out.Line(buf)
+}
+
+// buf is reused for every output line: a task runs one call at a time.
+var buf []byte
+
+// sum adds up counts.
+func sum(counts *sdk.Values) (int64, error) {
+	var total int64
+	for counts.Next() {
+		n, err := parseCount(counts.Value())
+		if err != nil {
+			return 0, err
+		}
+		if total += n; total < 0 {
+			return 0, errors.New("count overflows int64")
+		}
+	}
+	return total, nil
+}
+
+// parseCount parses a count, a decimal number, without converting it to a string.
+func parseCount(b []byte) (int64, error) {
+	if len(b) == 0 || len(b) > 18 { // rare: let strconv say what is wrong, or parse a large count
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		if err != nil || n < 0 {
+			return 0, errors.New("bad count " + strconv.Quote(string(b)))
+		}
+		return n, nil
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, errors.New("bad count " + strconv.Quote(string(b)))
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
+}
+
+// words yields the words of line: maximal runs of letters. The slices are line's own bytes.
+func words(line []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		start := -1 // of the current word, or -1
+		for i := 0; i < len(line); {
+			c := line[i]
+			size := 1
+			var letter bool
+			if c < utf8.RuneSelf {
+				letter = (c|0x20)-'a' < 26 // ASCII fast path: A-Z or a-z
+			} else {
+				var r rune
+				r, size = utf8.DecodeRune(line[i:])
+				letter = unicode.IsLetter(r) // utf8.RuneError, an invalid byte, is not a letter
+			}
+			if letter {
+				if start < 0 {
+					start = i
+				}
+			} else if start >= 0 {
+				if !yield(line[start:i]) {
+					return
+				}
+				start = -1
+			}
+			i += size
+		}
+		if start >= 0 {
+			yield(line[start:])
+		}
+	}
+}

@@ -1,0 +1,18 @@
+//go:build !linux
+
+package usercode
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// nativeSupported refuses native programs off Linux: stopping a program's whole process
+// group, and not reaping it before, is written for Linux only.
+func nativeSupported() error {
+	return fmt.Errorf("usercode: native programs are not supported on %s", runtime.GOOS)
+}
+
+func runProcess(s *session, path string, args, env []string, dir string) error {
+	return nativeSupported()
+}

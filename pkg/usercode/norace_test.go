@@ -1,0 +1,5 @@
+//go:build !race
+
+package usercode
+
+const raceEnabled = false
