@@ -6,6 +6,10 @@
 #   single      a local cluster, maplb --mode single, 2 nodes
 #   dlbp-2      a local cluster, maplb --mode dlbp, 2 nodes
 #   dlbp-4      a local cluster, maplb --mode dlbp, 4 nodes
+#   user-wasm   (wordcount only) the SDK's word count (examples/wordcount) as a user job, built as
+#               WebAssembly, on the cluster of dlbp-2: dlbp submit --mapper 'wc.wasm map' ...
+#   user-native (wordcount only) the same program built natively, as a Hadoop Streaming program
+#               shipped with --file to nodes started with --allow-exec
 # with every node at --slots = ceil(cores / nodes). Runs are interleaved (run 1 of every job and
 # variant, then run 2, ...), each figure is the median of the runs, and every output is checked
 # byte for byte against the sequential one. Then small jobs (sum of 1..1000, no input): p50/p99
@@ -115,7 +119,8 @@ hwm_reset=1
 
 echo "== building into $bin"
 (cd "$root" && go build -o "$bin/" ./cmd/... && go build -o "$bin/" ./scripts/reference ./scripts/gencorpus \
-  ./scripts/bench/parallel ./scripts/bench/smalljobs ./scripts/bench/phases)
+  ./scripts/bench/parallel ./scripts/bench/smalljobs ./scripts/bench/phases &&
+  GOOS=wasip1 GOARCH=wasm go build -o "$bin/wc.wasm" ./examples/wordcount && go build -o "$bin/wc" ./examples/wordcount)
 timer=(/usr/bin/time -f "%M %U %S")
 [[ -x /usr/bin/time ]] || { echo "bench.sh: GNU time (/usr/bin/time) is needed for the peak RSS and CPU of the baselines" >&2; exit 1; }
 
@@ -185,7 +190,7 @@ start A maplb maplb --mode dlbp "${lb_args[@]}"
 seedA=$(field A maplb gossip)
 start A maplb-single maplb --mode single --join "$seedA" "${lb_args[@]}"
 start A reducelb reducelb --join "$seedA"
-for i in 1 2; do start A "node$i" node --join "$seedA" --slots "$slots2"; done
+for i in 1 2; do start A "node$i" node --join "$seedA" --slots "$slots2" --allow-exec; done
 start B maplb maplb --mode dlbp "${lb_args[@]}"
 seedB=$(field B maplb gossip)
 start B reducelb reducelb --join "$seedB"
@@ -196,9 +201,10 @@ echo "   A: maplb $lbA (dlbp), $lbS (single); B: maplb $lbB (dlbp)"
 
 # The daemons each cluster variant involves (their peak RSS and CPU are counted), and its maplb.
 declare -A lb_of procs_of
-lb_of[single]=$lbS lb_of[dlbp-2]=$lbA lb_of[dlbp-4]=$lbB
+lb_of[single]=$lbS lb_of[dlbp-2]=$lbA lb_of[dlbp-4]=$lbB lb_of[user-wasm]=$lbA lb_of[user-native]=$lbA
 procs_of[single]="A:maplb-single A:node1 A:node2"
 procs_of[dlbp-2]="A:maplb A:reducelb A:node1 A:node2"
+procs_of[user-wasm]=${procs_of[dlbp-2]} procs_of[user-native]=${procs_of[dlbp-2]}
 procs_of[dlbp-4]="B:maplb B:reducelb B:node1 B:node2 B:node3 B:node4"
 
 results=$work/results.tsv # job variant run seconds cpu_s peak_kib peak_proc sum_kib ok
@@ -254,10 +260,19 @@ measure() {
     done
     local c0s=()
     for p in "${pids[@]}"; do c0s+=("$(cpu_ticks "$p")"); done
+    local what=(--job "$job")
+    case $v in
+    user-wasm) what=(--mapper "$bin/wc.wasm map" --reducer "$bin/wc.wasm reduce") ;;
+    user-native) what=(--mapper "wc map" --reducer "wc reduce" --file "$bin/wc") ;;
+    esac
     t0=$(now_ns)
-    "${timer[@]}" -o "$o.time" "$bin/dlbp" submit --lb "$lb" --job "$job" --reducers "$reducers" --quiet "${inputs[@]}" \
+    "${timer[@]}" -o "$o.time" "$bin/dlbp" submit --lb "$lb" "${what[@]}" --reducers "$reducers" --quiet "${inputs[@]}" \
       >"$o" 2>"$logs/$job.$v.run$run.log" || rc=$?
     t1=$(now_ns)
+    if [[ $v == user-* ]] && ((rc == 0)); then
+      # A user job's parts are hash-partitioned: sorted (not timed), its lines are the reference's.
+      LC_ALL=C sort -o "$o" "$o"
+    fi
     read -r peak u s < <(tail -n 1 "$o.time")
     c0=0 c1=0
     for i in "${!pids[@]}"; do
@@ -307,13 +322,15 @@ date_start=$(date -u '+%Y-%m-%d %H:%M UTC')
 echo "== $runs interleaved runs of ${jobs[*]} x ${variants[*]} on $size_mb MB (R=$reducers); load average $load_start"
 for run in $(seq 1 "$runs"); do
   for job in "${jobs[@]}"; do
-    for v in "${variants[@]}"; do measure "$job" "$v" "$run"; done
+    vs=("${variants[@]}")
+    [[ $job == wordcount ]] && vs+=(user-wasm user-native)
+    for v in "${vs[@]}"; do measure "$job" "$v" "$run"; done
   done
 done
 
 # --- the table: medians, ratios to parallel and dlbp / single.
 table=$work/table.tsv
-awk -F'\t' -v size="$size_mb" -v order="${variants[*]}" -v jobs="${jobs[*]}" '
+awk -F'\t' -v size="$size_mb" -v order="${variants[*]} user-wasm user-native" -v jobs="${jobs[*]}" '
 function median(s,   a, n, i, j, t) {
   n = split(s, a, " ")
   for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
@@ -337,6 +354,8 @@ END {
       par = med[js[a] SUBSEP "parallel"]; sgl = med[js[a] SUBSEP "single"]
       rp = par > 0 ? sprintf("%.2f", med[k] / par) : "-"
       rs = (vs[b] ~ /^dlbp/ && sgl > 0) ? sprintf("%.2f", med[k] / sgl) : "-"
+      d2 = med[js[a] SUBSEP "dlbp-2"]
+      if (vs[b] ~ /^user/ && d2 > 0) rs = sprintf("%.2f of dlbp-2", med[k] / d2)
       printf "%s\t%s\t%.2f\t%.1f\t%.1f\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t%s\n", js[a], vs[b], med[k], size / med[k], median(c[k]),
         peak[k] / 1024, pp[k], sum[k] / 1024, rp, rs, t[k], (k in bad) ? "MISMATCH " bad[k] : "ok"
     }
