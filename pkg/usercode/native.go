@@ -37,7 +37,7 @@ func (r *Runtime) runNative(ctx context.Context, p job.Program) error {
 	defer r.removeDir(dir)
 	for _, f := range p.Files {
 		if err := r.placeFile(ctx, dir, f); err != nil {
-			return err
+			return prepared(ctx, err)
 		}
 	}
 	path, err := findProgram(dir, p.Cmd.Args[0])

@@ -9,14 +9,16 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 )
 
-// drainGrace is how long a run waits, after its process group was killed, for the end of
-// its output: only a process that left the group (setsid) can hold it open that long.
-const drainGrace = 10 * time.Second
+// drainGrace is how long a run waits, after its process group was killed, for its output
+// pipes to move: a pipe still open and silent that long is held by a process that left the
+// group (setsid). A variable for the tests.
+var drainGrace = 10 * time.Second
 
 func nativeSupported() error { return nil }
 
@@ -74,13 +76,12 @@ func runProcess(s *session, path string, args, env []string, dir string) error {
 	})
 	drained := make(chan struct{})
 	var outputs sync.WaitGroup
+	var prog progress
 	outputs.Go(func() { // the program → the job's stdout
 		defer s.recoverIn("copying the program's output")
-		drain(s, stdoutR)
+		drain(s, stdoutR, output{s}, &prog)
 	})
-	outputs.Go(func() {
-		_, _ = io.Copy(s.stderr, stderrR)
-	})
+	outputs.Go(func() { drain(s, stderrR, s.stderr, &prog) })
 	go func() {
 		outputs.Wait()
 		close(drained)
@@ -111,15 +112,7 @@ func runProcess(s *session, path string, args, env []string, dir string) error {
 
 	// The rest of the output was written before the group died; read it to its end, unless
 	// the run is stopped anyway.
-	grace := time.NewTimer(drainGrace)
-	escaped := false
-	select {
-	case <-drained:
-	case <-s.ctx.Done():
-	case <-grace.C:
-		escaped = true
-	}
-	grace.Stop()
+	escaped := waitDrained(s, drained, &prog)
 	_ = stdoutR.Close() // ends a drain still reading
 	_ = stderrR.Close()
 	_ = stdinW.Close() // ends a feeder blocked on the pipe
@@ -163,20 +156,54 @@ func feed(s *session, w *os.File) {
 	}
 }
 
-// drain copies the program's stdout to the job's until its end or a stop.
-func drain(s *session, r *os.File) {
+// progress is how the copies from the program's pipes go: reads done, and copies now writing
+// on (to the job's stdout, which may take its time).
+type progress struct {
+	reads   atomic.Int64
+	writing atomic.Int32
+}
+
+// drain copies one of the program's outputs (stdout to the job's, stderr to the tail) until
+// its end or a stop.
+func drain(s *session, r *os.File, w io.Writer, prog *progress) {
 	buf := make([]byte, 64<<10)
-	out := output{s}
 	for {
 		n, err := r.Read(buf)
+		prog.reads.Add(1)
 		if n > 0 {
 			s.touch()
-			if _, werr := out.Write(buf[:n]); werr != nil {
+			prog.writing.Add(1)
+			_, werr := w.Write(buf[:n])
+			prog.writing.Add(-1)
+			if werr != nil {
 				return // closing the pipe then breaks the group's writes
 			}
 		}
 		if err != nil {
 			return
+		}
+	}
+}
+
+// waitDrained waits for the ends of the program's outputs after its group was killed, and
+// reports whether it gave up because a pipe stayed open without moving for drainGrace.
+func waitDrained(s *session, drained <-chan struct{}, prog *progress) (escaped bool) {
+	last := prog.reads.Load()
+	t := time.NewTimer(drainGrace)
+	defer t.Stop()
+	for {
+		select {
+		case <-drained:
+			return false
+		case <-s.ctx.Done():
+			return false
+		case <-t.C:
+			now := prog.reads.Load()
+			if now == last && prog.writing.Load() == 0 {
+				return true
+			}
+			last = now
+			t.Reset(drainGrace)
 		}
 	}
 }

@@ -282,3 +282,39 @@ func TestNativeMissingBlob(t *testing.T) {
 		t.Fatalf("got %v, want the node's error", err)
 	}
 }
+
+func TestNativeCloseStopsRuns(t *testing.T) {
+	f := newFixture(t, Config{AllowExec: true})
+	p := f.native("loop", "sleep")
+	err, took := runUntil(t, f, t.Context(), p, func() {
+		if err := f.r.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("got %v, want %v", err, ErrClosed)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("Run returned %s after Close", took)
+	}
+}
+
+func TestNativeChildLeavingTheGroup(t *testing.T) {
+	f := newFixture(t, Config{AllowExec: true})
+	defer func(g time.Duration) { drainGrace = g }(drainGrace)
+	drainGrace = 500 * time.Millisecond
+	// The child escapes the group kill: Run gives up on the output it holds, and says so.
+	w := newSignalWriter("\n")
+	p := f.native("fork", "escape")
+	p.Stdin, p.Stdout, p.Name = strings.NewReader(""), w, "test/escape"
+	err := f.r.Run(t.Context(), p)
+	pid, perr := strconv.Atoi(strings.Fields(w.String())[0])
+	if perr != nil {
+		t.Fatalf("output %q", w.String())
+	}
+	defer waitDead(t, pid)
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	if reason := userReason(t, err); reason != `a process started by program "fork" left its process group and still holds its output` {
+		t.Fatalf("reason %q", reason)
+	}
+}

@@ -83,15 +83,22 @@ type Runtime struct {
 	modules map[string]*moduleEntry // by digest
 	closed  bool
 
-	// compileMu serializes compilations, so that an entry appearing in the cache directory
-	// tells which compilation wrote it (see compile).
-	compileMu sync.Mutex
+	// life ends at Close, which stops the runs still going and waits for them in runs:
+	// wazero's Close is not safe while an instance is in a host call.
+	life    context.Context
+	endLife context.CancelFunc
+	runs    sync.WaitGroup
+
+	// compiling (capacity 1) serializes compilations, so that an entry appearing in the cache
+	// directory tells which compilation wrote it (see compile).
+	compiling chan struct{}
 }
 
 var _ job.Runner = (*Runtime)(nil)
 
-// errClosed is returned by a Runtime's methods after Close.
-var errClosed = errors.New("usercode: runtime is closed")
+// ErrClosed is what a Runtime's methods return after Close, and what runs stopped by Close
+// return: the node is going away, which is no failure of the program.
+var ErrClosed = errors.New("usercode: runtime is closed")
 
 // New starts the WebAssembly runtime (and WASI) for cfg and prepares its directories.
 func New(cfg Config) (*Runtime, error) {
@@ -110,6 +117,7 @@ func New(cfg Config) (*Runtime, error) {
 		cacheDir:  filepath.Join(dir, "wasm-cache"),
 		tasksDir:  filepath.Join(dir, "tasks"),
 		modules:   map[string]*moduleEntry{},
+		compiling: make(chan struct{}, 1),
 	}
 	if r.log == nil {
 		r.log = zap.NewNop()
@@ -132,6 +140,7 @@ func New(cfg Config) (*Runtime, error) {
 	if err := r.startWasm(uint32(pages)); err != nil {
 		return nil, err
 	}
+	r.life, r.endLife = context.WithCancel(context.Background())
 	return r, nil
 }
 
@@ -150,14 +159,42 @@ func (r *Runtime) Run(ctx context.Context, p job.Program) (err error) {
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)
 	}
+	if !r.enter() {
+		return ErrClosed
+	}
+	defer r.runs.Done()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(r.life, func() { cancel(ErrClosed) })()
 	if p.Cmd.Native() {
 		return r.runNative(ctx, p)
 	}
 	return r.runWasm(ctx, p)
 }
 
-// Close releases the WebAssembly runtime and every compiled module; runs still going are
-// stopped. The on-disk cache stays for the next process.
+// enter counts a run (or check) in, unless the runtime is closed.
+func (r *Runtime) enter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.runs.Add(1)
+	return true
+}
+
+// prepared is the error of a step before the program starts (fetching, compiling, placing
+// files): when the run's context ended meanwhile, that is the reason.
+func prepared(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && !job.IsUserError(err) {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// Close stops the runs still going (their Run returns ErrClosed), waits for them to return
+// or for ctx to end, then releases the WebAssembly runtime and every compiled module. The
+// on-disk cache stays for the next process.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
 	if r.closed {
@@ -166,6 +203,17 @@ func (r *Runtime) Close(ctx context.Context) error {
 	}
 	r.closed = true
 	r.mu.Unlock()
+	r.endLife()
+	ended := make(chan struct{})
+	go func() {
+		r.runs.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		r.log.Warn("closing the user code runtime with runs still going")
+	}
 	err := r.rt.Close(ctx)
 	if cerr := r.cache.Close(ctx); err == nil {
 		err = cerr

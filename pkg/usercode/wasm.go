@@ -29,7 +29,9 @@ import (
 type moduleEntry struct {
 	sem chan struct{}
 	cm  wazero.CompiledModule
-	err error // a fault of the module itself (it does not compile, or is no WASI command): final
+	// fault is what is wrong with the module itself (it does not compile, or is no WASI
+	// command), after "module NAME ": final.
+	fault string
 }
 
 // wasiFunc is the signature of a function WASI provides.
@@ -65,6 +67,10 @@ func (r *Runtime) startWasm(pages uint32) error {
 // of the module is a *job.UserError naming it; other errors are the node's. The compiled
 // module is kept, so a run of it here later does not compile it again.
 func (r *Runtime) Check(ctx context.Context, wasm []byte, name string) error {
+	if !r.enter() {
+		return ErrClosed
+	}
+	defer r.runs.Done()
 	sum := sha256.Sum256(wasm)
 	digest := hex.EncodeToString(sum[:])
 	_, err := r.module(ctx, digest, name, func(context.Context) ([]byte, error) { return wasm, nil })
@@ -77,7 +83,7 @@ func (r *Runtime) module(ctx context.Context, digest, name string, load func(con
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return nil, errClosed
+		return nil, ErrClosed
 	}
 	e := r.modules[digest]
 	if e == nil {
@@ -92,8 +98,11 @@ func (r *Runtime) module(ctx context.Context, digest, name string, load func(con
 		return nil, context.Cause(ctx)
 	}
 	defer func() { <-e.sem }()
-	if e.cm != nil || e.err != nil {
-		return e.cm, e.err
+	if e.fault != "" {
+		return nil, &job.UserError{Reason: "module " + name + " " + e.fault}
+	}
+	if e.cm != nil {
+		return e.cm, nil
 	}
 	wasm, err := load(ctx)
 	if err != nil {
@@ -109,22 +118,23 @@ func (r *Runtime) module(ctx context.Context, digest, name string, load func(con
 		var sysErr *os.SyscallError
 		switch {
 		case r.isClosed():
-			return nil, errClosed
+			return nil, ErrClosed
+		case ctx.Err() != nil: // gave up waiting for another compilation
+			return nil, context.Cause(ctx)
 		case errors.As(err, &pathErr) || errors.As(err, &linkErr) || errors.As(err, &sysErr):
 			// The disk cache failed, not the module: not final.
 			return nil, fmt.Errorf("usercode: compile module %s: %w", short(digest), err)
 		case strings.Contains(err.Error(), "over limit of"):
-			e.err = &job.UserError{Reason: fmt.Sprintf("module %s needs more memory than the %s this node allows (node --task-memory): %v",
-				name, sizeString(r.memLimit), err)}
+			e.fault = fmt.Sprintf("needs more memory than the %s this node allows (node --task-memory): %v", sizeString(r.memLimit), err)
 		default:
-			e.err = &job.UserError{Reason: fmt.Sprintf("module %s is not a valid WebAssembly module: %v", name, err)}
+			e.fault = fmt.Sprintf("is not a valid WebAssembly module: %v", err)
 		}
-		return nil, e.err
+		return nil, &job.UserError{Reason: "module " + name + " " + e.fault}
 	}
 	if err := r.validate(cm); err != nil {
 		_ = cm.Close(ctx)
-		e.err = &job.UserError{Reason: fmt.Sprintf("module %s %v", name, err)}
-		return nil, e.err
+		e.fault = err.Error()
+		return nil, &job.UserError{Reason: "module " + name + " " + e.fault}
 	}
 	e.cm = cm
 	return cm, nil
@@ -154,8 +164,12 @@ func (r *Runtime) blobLoader(digest string) func(context.Context) ([]byte, error
 // wazero writes an entry exactly when it compiled. (Another process compiling into the same
 // directory at the same moment could be miscounted; a node owns its directory.)
 func (r *Runtime) compile(ctx context.Context, wasm []byte, digest string) (wazero.CompiledModule, error) {
-	r.compileMu.Lock()
-	defer r.compileMu.Unlock()
+	select {
+	case r.compiling <- struct{}{}:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	defer func() { <-r.compiling }()
 	before := r.cacheEntries()
 	start := time.Now()
 	cm, err := func() (cm wazero.CompiledModule, err error) {
@@ -241,7 +255,7 @@ func (r *Runtime) validate(cm wazero.CompiledModule) error {
 func (r *Runtime) runWasm(ctx context.Context, p job.Program) error {
 	cm, err := r.module(ctx, p.Cmd.Module, p.Cmd.Args[0], r.blobLoader(p.Cmd.Module))
 	if err != nil {
-		return err
+		return prepared(ctx, err)
 	}
 	s := newSession(ctx, p, r.maxOutput)
 	defer s.close()
@@ -269,7 +283,7 @@ func (r *Runtime) runWasm(ctx context.Context, p job.Program) error {
 	if err != nil {
 		return s.outcome(false, func() error {
 			if r.isClosed() {
-				return errClosed
+				return ErrClosed
 			}
 			return s.userError("cannot instantiate module %s: %v", p.Cmd.Args[0], err)
 		})
@@ -280,20 +294,18 @@ func (r *Runtime) runWasm(ctx context.Context, p job.Program) error {
 
 	var exit *sys.ExitError
 	isExit := errors.As(err, &exit)
-	ok := err == nil || isExit && exit.ExitCode() == 0
+	// Closing the runtime closes its instances with status 0: that is no success.
+	ok := (err == nil || isExit && exit.ExitCode() == 0) && !r.isClosed()
 	return s.outcome(ok, func() error {
 		if r.isClosed() {
-			return errClosed
+			return ErrClosed
 		}
-		var what string
-		switch {
-		case isExit && (exit.ExitCode() == sys.ExitCodeContextCanceled || exit.ExitCode() == sys.ExitCodeDeadlineExceeded):
-			// Only the session's context stops an instance, and that case is handled above.
-			return fmt.Errorf("usercode: module %s stopped: %w", p.Cmd.Args[0], err)
-		case isExit:
-			what = fmt.Sprintf("exit status %d", exit.ExitCode())
-		default:
-			what = "trap: " + err.Error()
+		// The session's context ending (wazero's exit codes for a cancelled context) was
+		// handled by outcome: what is left is the program's own end. A status is shown signed
+		// as a shell would (Go's os.Exit(-1) is proc_exit(0xffffffff)).
+		what := "trap: " + err.Error()
+		if isExit {
+			what = fmt.Sprintf("exit status %d", int32(exit.ExitCode()))
 		}
 		if r.memoryFull(mem) || s.stderr.saidOutOfMemory() {
 			return s.userError("memory limit of %s reached (node --task-memory): %s", sizeString(r.memLimit), what)

@@ -517,3 +517,18 @@ func BenchmarkWasmEchoRun(b *testing.B) {
 		}
 	}
 }
+
+func TestCloseStopsRuns(t *testing.T) {
+	f := newFixture(t, Config{})
+	err, took := runUntil(t, f, t.Context(), job.Program{Cmd: f.wasm("loop")}, func() {
+		if err := f.r.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("got %v, want %v", err, ErrClosed)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("Run returned %s after Close", took)
+	}
+}

@@ -1,5 +1,6 @@
 // Command fork starts a copy of itself that ignores SIGTERM and sleeps holding standard
 // output, prints the child's pid, then exits ("fork exit") or sleeps too ("fork wait").
+// With "fork escape" the child leaves the process group (setsid) and the parent exits.
 package main
 
 import (
@@ -25,6 +26,9 @@ func main() {
 	}
 	cmd := exec.Command(self, "child")
 	cmd.Stdout = os.Stdout
+	if os.Args[1] == "escape" {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // out of the process group
+	}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -1,7 +1,9 @@
 // Command precompile compiles WebAssembly modules into a data directory's compilation cache,
 // as package usercode does: the tests run it built without the race detector, under which
 // wazero's compiler takes ten times as long, so that their runtimes find the test programs
-// compiled. Usage: precompile DIR MODULE...
+// compiled. They build it with -ldflags=-X .../wazero/internal/version.version=V, V being the
+// version wazero finds in the test binary ("dev"), which names the cache's directory and
+// stamps its entries. Usage: precompile DIR MODULE...
 package main
 
 import (
