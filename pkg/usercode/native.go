@@ -49,7 +49,20 @@ func (r *Runtime) runNative(ctx context.Context, p job.Program) error {
 
 	s := newSession(ctx, p, r.maxOutput)
 	defer s.close()
-	return runProcess(s, path, p.Cmd.Args, env, dir)
+	return runProcess(s, process{path: path, args: p.Cmd.Args, env: env, dir: dir})
+}
+
+// process is one program for runProcess to run: its file, arguments (with argv[0]),
+// environment and working directory; extra files become its descriptors 3 and up; outcome, when
+// set, turns how the process ended (exec's Wait error) into the run's error, instead of the exit
+// status of a native program.
+type process struct {
+	path    string
+	args    []string
+	env     []string
+	dir     string
+	extra   []*os.File
+	outcome func(waitErr error) error
 }
 
 // taskDirName makes a run's name ("job/map-3.1") safe as a directory name.

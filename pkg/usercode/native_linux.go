@@ -27,7 +27,8 @@ func nativeSupported() error { return nil }
 // copying goroutines), so that a child that outlives the program cannot keep Run waiting:
 // when the program exits or the run is stopped, the group is killed with SIGKILL, which a
 // child ignoring SIGTERM cannot escape either.
-func runProcess(s *session, path string, args, env []string, dir string) error {
+func runProcess(s *session, pr process) error {
+	path, args, env, dir := pr.path, pr.args, pr.env, pr.dir
 	var files []*os.File
 	closeAll := func() {
 		for _, f := range files {
@@ -56,6 +57,7 @@ func runProcess(s *session, path string, args, env []string, dir string) error {
 		Stdin:       stdinR,
 		Stdout:      stdoutW,
 		Stderr:      stderrW,
+		ExtraFiles:  pr.extra,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	if err := cmd.Start(); err != nil {
@@ -124,6 +126,9 @@ func runProcess(s *session, path string, args, env []string, dir string) error {
 			return err
 		}
 		return s.userError("a process started by program %q left its process group and still holds its output", args[0])
+	}
+	if pr.outcome != nil {
+		return pr.outcome(waitErr)
 	}
 	return s.outcome(waitErr == nil, func() error {
 		var exit *exec.ExitError

@@ -2,9 +2,9 @@ package usercode
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,7 +17,6 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-	"github.com/tetratelabs/wazero/sys"
 	"go.uber.org/zap"
 
 	"github.com/dlbp/dlbp/pkg/job"
@@ -44,11 +43,8 @@ func (r *Runtime) startWasm(pages uint32) error {
 		return fmt.Errorf("usercode: compilation cache: %w", err)
 	}
 	ctx := context.Background()
-	rc := wazero.NewRuntimeConfig().
-		WithCompilationCache(cache).
-		WithCloseOnContextDone(true). // an endless loop ends with its context
-		WithMemoryLimitPages(pages)
-	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	// This runtime compiles and checks modules; a child process runs them (child.go).
+	rt := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(cache, pages))
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
 		_ = cache.Close(ctx)
@@ -251,94 +247,86 @@ func (r *Runtime) validate(cm wazero.CompiledModule) error {
 	return nil
 }
 
-// runWasm runs one instance of a module: a fresh instance per run, so runs share nothing.
+// runWasm runs one instance of a module, in a process of its own (see child.go): a fresh
+// instance per run, so runs share nothing, stopped by killing its process.
 func (r *Runtime) runWasm(ctx context.Context, p job.Program) error {
-	cm, err := r.module(ctx, p.Cmd.Module, p.Cmd.Args[0], r.blobLoader(p.Cmd.Module))
+	if _, err := r.module(ctx, p.Cmd.Module, p.Cmd.Args[0], r.blobLoader(p.Cmd.Module)); err != nil {
+		return prepared(ctx, err) // compiled here once, into the cache the child reads
+	}
+	if err := nativeSupported(); err != nil {
+		return err
+	}
+	path, err := r.cfg.Blob(ctx, p.Cmd.Module)
 	if err != nil {
 		return prepared(ctx, err)
 	}
-	s := newSession(ctx, p, r.maxOutput)
-	defer s.close()
-
-	mc := wazero.NewModuleConfig().
-		WithName("").         // anonymous: instances of one module run side by side
-		WithStartFunctions(). // _start is called below, to keep the instance for its memory
-		WithArgs(p.Cmd.Args...).
-		WithStdin(input{s}).
-		WithStdout(output{s}).
-		WithStderr(s.stderr).
-		WithSysWalltime().
-		WithSysNanotime().
-		WithNanosleep(sleeper(s.ctx)).
-		WithRandSource(rand.Reader)
+	if path, err = filepath.Abs(path); err != nil { // the child runs elsewhere
+		return err
+	}
 	for _, kv := range p.Env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			return fmt.Errorf("usercode: environment entry %q is not KEY=VALUE", kv)
 		}
-		mc = mc.WithEnv(k, v)
 	}
-
-	mod, err := r.rt.InstantiateModule(s.ctx, cm, mc)
+	exe, err := os.Executable()
 	if err != nil {
-		return s.outcome(false, func() error {
-			if r.isClosed() {
-				return ErrClosed
-			}
-			return s.userError("cannot instantiate module %s: %v", p.Cmd.Args[0], err)
-		})
+		return fmt.Errorf("usercode: the WebAssembly runner: %w", err)
 	}
-	defer mod.Close(context.Background())
-	mem := mod.Memory()
-	_, err = mod.ExportedFunction("_start").Call(s.ctx)
+	req, err := json.Marshal(childRequest{Module: path, CacheDir: r.cacheDir, Pages: uint32(r.memLimit / pageSize), Args: p.Cmd.Args, Env: p.Env})
+	if err != nil {
+		return err
+	}
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("usercode: pipes: %w", err)
+	}
+	defer reqR.Close()
+	defer reqW.Close()
+	resR, resW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("usercode: pipes: %w", err)
+	}
+	defer resR.Close()
+	defer resW.Close()
+	// The request is small: it fits the pipe's buffer before the child reads it.
+	if _, err := reqW.Write(req); err != nil {
+		return fmt.Errorf("usercode: the WebAssembly runner's request: %w", err)
+	}
+	reqW.Close()
 
-	var exit *sys.ExitError
-	isExit := errors.As(err, &exit)
-	// Closing the runtime closes its instances with status 0: that is no success.
-	ok := (err == nil || isExit && exit.ExitCode() == 0) && !r.isClosed()
-	return s.outcome(ok, func() error {
-		if r.isClosed() {
-			return ErrClosed
-		}
-		// The session's context ending (wazero's exit codes for a cancelled context) was
-		// handled by outcome: what is left is the program's own end. A status is shown signed
-		// as a shell would (Go's os.Exit(-1) is proc_exit(0xffffffff)).
-		what := "trap: " + err.Error()
-		if isExit {
-			what = fmt.Sprintf("exit status %d", int32(exit.ExitCode()))
-		}
-		if r.memoryFull(mem) || s.stderr.saidOutOfMemory() {
-			return s.userError("memory limit of %s reached (node --task-memory): %s", sizeString(r.memLimit), what)
-		}
-		return s.userError("%s", what)
+	s := newSession(ctx, p, r.maxOutput)
+	defer s.close()
+	return runProcess(s, process{
+		path: exe, args: []string{exe}, env: []string{childEnv + "=1"}, dir: r.tasksDir,
+		extra: []*os.File{reqR, resW},
+		outcome: func(waitErr error) error {
+			resW.Close() // the child's copy is gone with it: the read ends
+			res, reported := readResult(resR)
+			ok := reported && waitErr == nil && res.Trap == "" && res.Exit == 0
+			return s.outcome(ok, func() error {
+				if r.isClosed() {
+					return ErrClosed
+				}
+				if !reported {
+					return fmt.Errorf("usercode: the WebAssembly runner of %s ended without a result (%v): %s", p.Cmd.Args[0], waitErr, s.stderr.suffix())
+				}
+				what := "trap: " + res.Trap
+				if res.Trap == "" {
+					what = fmt.Sprintf("exit status %d", res.Exit) // signed, as a shell shows os.Exit(-1)
+				}
+				if res.MemoryFull || s.stderr.saidOutOfMemory() {
+					return s.userError("memory limit of %s reached (node --task-memory): %s", sizeString(r.memLimit), what)
+				}
+				return s.userError("%s", what)
+			})
+		},
 	})
-}
-
-// memoryFull reports whether an instance's memory is at (within a 16th of) the limit: the
-// sign that its allocator failed to grow it, whatever it then printed. Go's runtime grows the
-// memory in steps of megabytes, so a failed step leaves it a little short of the limit.
-func (r *Runtime) memoryFull(mem api.Memory) bool {
-	return mem != nil && int64(mem.Size()) >= r.memLimit-r.memLimit/16
 }
 
 func (r *Runtime) isClosed() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.closed
-}
-
-// sleeper is the instance's clock sleep (poll_oneoff with a clock): a real sleep that wakes
-// when the run is stopped, so that a module sleeping for an hour stops with its context
-// (wazero checks the context only in the module's code, not in a host call).
-func sleeper(ctx context.Context) sys.Nanosleep {
-	return func(ns int64) {
-		t := time.NewTimer(time.Duration(ns))
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-	}
 }
 
 // short is a digest's first 12 digits, enough in messages.
