@@ -107,6 +107,8 @@ func (s *Store) Put(digest string, off int64, data []byte, last bool, size int64
 		return f.Close()
 	}
 	if off+int64(len(data)) != size {
+		f.Close()
+		os.Remove(tmp)
 		return fmt.Errorf("blob %.12s ended at %d bytes, announced %d", digest, off+int64(len(data)), size)
 	}
 	if err := f.Sync(); err != nil {

@@ -50,16 +50,21 @@ func TestPutRefusesBadUploads(t *testing.T) {
 	}
 	data := []byte("0123456789")
 	d := digestOf(data)
-	cases := map[string]func() error{
-		"wrong digest": func() error { return s.Put(digestOf([]byte("other")), 0, data, true, 10) },
-		"out of order": func() error { return s.Put(d, 5, data[5:], true, 10) },
-		"too large":    func() error { return s.Put(d, 0, data, true, 101) },
-		"bad digest":   func() error { return s.Put("../x", 0, data, true, 10) },
-		"short":        func() error { return s.Put(d, 0, data[:5], true, 10) },
+	cases := []struct {
+		name string
+		put  func() error
+	}{
+		{"wrong digest", func() error { return s.Put(digestOf([]byte("other")), 0, data, true, 10) }},
+		{"too large", func() error { return s.Put(d, 0, data, true, 101) }},
+		{"bad digest", func() error { return s.Put("../x", 0, data, true, 10) }},
+		{"short", func() error { return s.Put(d, 0, data[:5], true, 10) }},
+		// After the short upload (which must have left nothing), the second half alone is out
+		// of order.
+		{"out of order", func() error { return s.Put(d, 5, data[5:], true, 10) }},
 	}
-	for name, put := range cases {
-		if err := put(); err == nil {
-			t.Errorf("%s: accepted", name)
+	for _, c := range cases {
+		if err := c.put(); err == nil {
+			t.Errorf("%s: accepted", c.name)
 		}
 	}
 	if s.Has(d) || s.Has(digestOf([]byte("other"))) {

@@ -116,12 +116,22 @@ func (c *faultCluster) submit(t *testing.T, r int) string {
 	return c.submitJob(t, "wordcount", r)
 }
 
+// userWordcount, given as the job to submitJob, is the SDK's word count as a user job
+// (WebAssembly); its output, sorted, is the built-in's.
+const userWordcount = "user-wordcount"
+
 // submitJob submits job over the fault input with r reducers, detached, and returns its id.
 func (c *faultCluster) submitJob(t *testing.T, job string, r int) string {
 	t.Helper()
 	paths, _ := faultInput()
-	args := append([]string{"submit", "--lb", c.lb, "--job", job, "--reducers", strconv.Itoa(r),
-		"--split-size", strconv.Itoa(faultSplitSize), "--detach", "--quiet"}, paths...)
+	what := []string{"--job", job}
+	if job == userWordcount {
+		wasm := program(t, "wordcount", true)
+		what = []string{"--mapper", wasm + " map", "--reducer", wasm + " reduce"}
+	}
+	args := append(append([]string{"submit", "--lb", c.lb}, what...), "--reducers", strconv.Itoa(r),
+		"--split-size", strconv.Itoa(faultSplitSize), "--detach", "--quiet")
+	args = append(args, paths...)
 	id := strings.TrimSpace(string(mustDLBP(t, args...).Stdout))
 	if id == "" || strings.ContainsAny(id, " \n") {
 		t.Fatalf("submit --detach printed %q, want one job id", id)
@@ -140,7 +150,16 @@ func (c *faultCluster) wait(t *testing.T, id string) proccluster.Status {
 // waitFor is wait for a job whose output is want.
 func (c *faultCluster) waitFor(t *testing.T, id string, want []byte) proccluster.Status {
 	t.Helper()
+	return c.waitOutput(t, id, want, false)
+}
+
+// waitOutput is waitFor; with sorted, the output's lines are sorted first (a user job's).
+func (c *faultCluster) waitOutput(t *testing.T, id string, want []byte, sorted bool) proccluster.Status {
+	t.Helper()
 	r := mustDLBPIO(t, clientIO{Timeout: faultJobLimit}, "wait", id, "--lb", c.lb, "--quiet")
+	if sorted {
+		r.Stdout = sortedLines(r.Stdout)
+	}
 	sameOutput(t, "dlbp wait "+id, r.Stdout, want)
 	st, err := c.JobStatus(t, c.lb, id)
 	if err != nil {
@@ -175,12 +194,29 @@ func attemptsOn(st proccluster.Status, node string) map[string]int {
 	return out
 }
 
+// faultJobs are the jobs the kill tests run: the built-in wordcount and the same as a user job.
+var faultJobs = []string{"wordcount", userWordcount}
+
+// waitJob waits for one of faultJobs and checks its output.
+func (c *faultCluster) waitJob(t *testing.T, job, id string) proccluster.Status {
+	t.Helper()
+	_, want := faultInput()
+	return c.waitOutput(t, id, want, job == userWordcount)
+}
+
 // (a) A node that ran finished map tasks is killed mid-map: its running tasks and the finished
-// outputs a reducer still needs run again elsewhere; the output is exact.
+// outputs a reducer still needs run again elsewhere; the output is exact. Also for a user job,
+// whose mappers are WebAssembly programs.
 func TestFaultKillMapperMidMap(t *testing.T) {
+	for _, job := range faultJobs {
+		t.Run(job, func(t *testing.T) { killMapperMidMap(t, job) })
+	}
+}
+
+func killMapperMidMap(t *testing.T, job string) {
 	c := startFaultCluster(t, faultNodes)
 	start := time.Now()
-	id := c.submit(t, 2)
+	id := c.submitJob(t, job, 2)
 	var victim string
 	st := c.PollJob(t, c.lb, id, 30*time.Second, "a node with a finished map task, mid-map", func(st proccluster.Status) (bool, string) {
 		ok, why := midMap(st)
@@ -198,7 +234,7 @@ func TestFaultKillMapperMidMap(t *testing.T) {
 	})
 	t.Logf("kill -9 %s at %d/%d maps done (it finished %d, runs %d)", victim, st.MapsDone, st.MapsTotal, st.DoneMapsOn()[victim], st.RunningMapsOn()[victim])
 	c.Kill9(t, victim)
-	st = c.wait(t, id)
+	st = c.waitJob(t, job, id)
 	t.Logf("job took %v; attempts on %s: %v", time.Since(start).Round(time.Millisecond), victim, attemptsOn(st, victim))
 	if attemptsOn(st, victim)["lost"] == 0 {
 		t.Errorf("no attempt on %s ended lost, though it ran map tasks when it was killed", victim)
@@ -211,10 +247,17 @@ func TestFaultKillMapperMidMap(t *testing.T) {
 }
 
 // (b) The node that `dlbp status` names as a reducer is killed after it was picked: the
-// partition gets a new reducer, which gathers every partial again; the output is exact.
+// partition gets a new reducer, which gathers every partial again; the output is exact. Also
+// for a user job, whose reducers are WebAssembly programs.
 func TestFaultKillReducer(t *testing.T) {
+	for _, job := range faultJobs {
+		t.Run(job, func(t *testing.T) { killReducer(t, job) })
+	}
+}
+
+func killReducer(t *testing.T, job string) {
 	c := startFaultCluster(t, faultNodes)
-	id := c.submit(t, 2)
+	id := c.submitJob(t, job, 2)
 	var pick proccluster.Pick
 	st := c.PollJob(t, c.lb, id, 30*time.Second, "a reducer picked, mid-map", func(st proccluster.Status) (bool, string) {
 		ok, why := midMap(st)
@@ -226,7 +269,7 @@ func TestFaultKillReducer(t *testing.T) {
 	})
 	t.Logf("kill -9 %s, reducer of partition %d, at %d/%d maps done; reducers %+v", pick.Node, pick.Partition, st.MapsDone, st.MapsTotal, st.Reducers)
 	c.Kill9(t, pick.Node)
-	st = c.wait(t, id)
+	st = c.waitJob(t, job, id)
 	var repicked []proccluster.Pick
 	for _, p := range st.Reducers {
 		if p.Partition == pick.Partition && p.Node != pick.Node {
