@@ -15,12 +15,9 @@
 package main
 
 import (
-	"iter"
 	"maps"
 	"slices"
 	"strconv"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/dlbp/dlbp/pkg/sdk"
 )
@@ -44,7 +41,7 @@ var seen = map[string]struct{}{}
 
 // mapLine adds the line's words to seen.
 func mapLine(line []byte, out *sdk.Emitter) error {
-	for word := range words(line) {
+	for word := range sdk.Words(line) {
 		if _, ok := seen[string(word)]; !ok { // the lookup does not allocate; only a new word does
 			seen[string(word)] = struct{}{}
 		}
@@ -102,37 +99,4 @@ func reduce(word []byte, values *sdk.Values, out *sdk.Writer) error {
 		buf = append(buf, name...)
 	}
 	return out.Line(buf)
-}
-
-// words yields the words of line: maximal runs of letters. The slices are line's own bytes.
-func words(line []byte) iter.Seq[[]byte] {
-	return func(yield func([]byte) bool) {
-		start := -1 // of the current word, or -1
-		for i := 0; i < len(line); {
-			c := line[i]
-			size := 1
-			var letter bool
-			if c < utf8.RuneSelf {
-				letter = (c|0x20)-'a' < 26 // ASCII fast path: A-Z or a-z
-			} else {
-				var r rune
-				r, size = utf8.DecodeRune(line[i:])
-				letter = unicode.IsLetter(r) // utf8.RuneError, an invalid byte, is not a letter
-			}
-			if letter {
-				if start < 0 {
-					start = i
-				}
-			} else if start >= 0 {
-				if !yield(line[start:i]) {
-					return
-				}
-				start = -1
-			}
-			i += size
-		}
-		if start >= 0 {
-			yield(line[start:])
-		}
-	}
 }

@@ -13,10 +13,7 @@ package main
 
 import (
 	"errors"
-	"iter"
 	"strconv"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/dlbp/dlbp/pkg/sdk"
 )
@@ -33,7 +30,7 @@ var counts sdk.Counts
 
 // mapLine counts the words of the line.
 func mapLine(line []byte, out *sdk.Emitter) error {
-	for word := range words(line) {
+	for word := range sdk.Words(line) {
 		if err := counts.Add(word, 1, out); err != nil {
 			return err
 		}
@@ -98,37 +95,4 @@ func parseCount(b []byte) (int64, error) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, nil
-}
-
-// words yields the words of line: maximal runs of letters. The slices are line's own bytes.
-func words(line []byte) iter.Seq[[]byte] {
-	return func(yield func([]byte) bool) {
-		start := -1 // of the current word, or -1
-		for i := 0; i < len(line); {
-			c := line[i]
-			size := 1
-			var letter bool
-			if c < utf8.RuneSelf {
-				letter = (c|0x20)-'a' < 26 // ASCII fast path: A-Z or a-z
-			} else {
-				var r rune
-				r, size = utf8.DecodeRune(line[i:])
-				letter = unicode.IsLetter(r) // utf8.RuneError, an invalid byte, is not a letter
-			}
-			if letter {
-				if start < 0 {
-					start = i
-				}
-			} else if start >= 0 {
-				if !yield(line[start:i]) {
-					return
-				}
-				start = -1
-			}
-			i += size
-		}
-		if start >= 0 {
-			yield(line[start:])
-		}
-	}
 }

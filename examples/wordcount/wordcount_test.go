@@ -4,32 +4,11 @@ import (
 	"bytes"
 	"io"
 	"slices"
-	"strings"
 	"testing"
-	"unicode"
 
 	"github.com/dlbp/dlbp/internal/corpus"
 	"github.com/dlbp/dlbp/pkg/sdk"
 )
-
-// FuzzWords checks words against the plainest definition: strings.FieldsFunc on non-letters,
-// which decodes invalid UTF-8 as U+FFFD, not a letter.
-func FuzzWords(f *testing.F) {
-	for _, s := range []string{"", "The cat; the CAT.\r\n", "café naïve Straße", "12ab\xffcd", "\xc3", "a\xc3", "ǅ ﬁ ١٢٣ 日本語",
-		"\xef\xbf\xbd", "x\xe2\x82", "@[`{", "_a_", "Ωmega"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		var got []string
-		for w := range words([]byte(s)) {
-			got = append(got, string(w))
-		}
-		want := strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) })
-		if !slices.Equal(got, want) {
-			t.Errorf("words(%q) = %q, want %q", s, got, want)
-		}
-	})
-}
 
 // BenchmarkMap measures wordcount's map task, SDK included, on generated English-like text: MB/s
 // of input.

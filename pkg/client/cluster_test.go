@@ -58,13 +58,22 @@ func inputs(t *testing.T) []string {
 
 func run(t *testing.T, cl *client.Client, spec job.Spec, split int64, paths []string) (*protocol.JobStatus, []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	return runSubmitted(t, cl, paths, func(ctx context.Context, in []client.Input) (*protocol.JobStatus, error) {
+		return cl.Submit(ctx, spec, split, in)
+	})
+}
+
+// runSubmitted submits a job over paths with submit, waits for it and returns its status and,
+// when it succeeded, its output.
+func runSubmitted(t *testing.T, cl *client.Client, paths []string, submit func(context.Context, []client.Input) (*protocol.JobStatus, error)) (*protocol.JobStatus, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	in, err := client.FileInputs(paths, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := cl.Submit(ctx, spec, split, in)
+	st, err := submit(ctx, in)
 	if err != nil {
 		t.Fatalf("submit: %v", err)
 	}

@@ -38,31 +38,12 @@ func buildModule(t *testing.T, pkg string) string {
 	return out
 }
 
+// runUser is run for a user job.
 func runUser(t *testing.T, cl *client.Client, u client.UserJob, r int, paths []string) (*protocol.JobStatus, []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	in, err := client.FileInputs(paths, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := cl.SubmitUser(ctx, job.Spec{Reducers: r}, u, 0, in)
-	if err != nil {
-		t.Fatalf("submit: %v", err)
-	}
-	st, err = cl.Wait(ctx, st.ID, nil)
-	if err != nil {
-		dumpStatus(t, cl, st.ID)
-		t.Fatalf("wait: %v", err)
-	}
-	if st.State != protocol.StateSucceeded {
-		return st, nil
-	}
-	var out bytes.Buffer
-	if err := cl.WriteResult(ctx, st, &out); err != nil {
-		t.Fatalf("result: %v", err)
-	}
-	return st, out.Bytes()
+	return runSubmitted(t, cl, paths, func(ctx context.Context, in []client.Input) (*protocol.JobStatus, error) {
+		return cl.SubmitUser(ctx, job.Spec{Reducers: r}, u, 0, in)
+	})
 }
 
 func sortLines(b []byte) []byte {
