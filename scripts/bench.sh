@@ -103,11 +103,12 @@ trap 'exit 143' TERM
 now_ns() { date +%s%N; }
 kib_mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 clk=$(getconf CLK_TCK)
-# cpu_ticks PID... — utime + stime of the processes, in clock ticks.
+# cpu_ticks PID... — utime + stime of the processes and of their reaped children (a user job's
+# programs and WebAssembly runners), in clock ticks.
 cpu_ticks() {
   local t=0 p v
   for p in "$@"; do
-    v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+    v=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat" 2>/dev/null || echo 0)
     t=$((t + v))
   done
   echo "$t"
@@ -199,6 +200,15 @@ lbA=$(field A maplb rpc) lbS=$(field A maplb-single rpc) lbB=$(field B maplb rpc
 wait_alive "$lbA" 2 && wait_alive "$lbS" 2 && wait_alive "$lbB" 4
 echo "   A: maplb $lbA (dlbp), $lbS (single); B: maplb $lbB (dlbp)"
 
+# job_args VARIANT JOB — sets what, the arguments of `dlbp submit` that name the job.
+job_args() {
+  case $1 in
+  user-wasm) what=(--mapper "$bin/wc.wasm map" --reducer "$bin/wc.wasm reduce") ;;
+  user-native) what=(--mapper "wc map" --reducer "wc reduce" --file "$bin/wc") ;;
+  *) what=(--job "$2") ;;
+  esac
+}
+
 # The daemons each cluster variant involves (their peak RSS and CPU are counted), and its maplb.
 declare -A lb_of procs_of
 lb_of[single]=$lbS lb_of[dlbp-2]=$lbA lb_of[dlbp-4]=$lbB lb_of[user-wasm]=$lbA lb_of[user-native]=$lbA
@@ -260,11 +270,8 @@ measure() {
     done
     local c0s=()
     for p in "${pids[@]}"; do c0s+=("$(cpu_ticks "$p")"); done
-    local what=(--job "$job")
-    case $v in
-    user-wasm) what=(--mapper "$bin/wc.wasm map" --reducer "$bin/wc.wasm reduce") ;;
-    user-native) what=(--mapper "wc map" --reducer "wc reduce" --file "$bin/wc") ;;
-    esac
+    local what
+    job_args "$v" "$job"
     t0=$(now_ns)
     "${timer[@]}" -o "$o.time" "$bin/dlbp" submit --lb "$lb" "${what[@]}" --reducers "$reducers" --quiet "${inputs[@]}" \
       >"$o" 2>"$logs/$job.$v.run$run.log" || rc=$?
@@ -400,7 +407,9 @@ if ((profile)); then
     for v in sequential parallel; do
       go tool pprof -top -nodecount=14 "$bin/parallel" "$prof/$job.$v.pprof" 2>/dev/null | sed -n '/^Showing\|^ *flat/,$p' >"$prof/$job.$v.top" || true
     done
-    for v in single dlbp-2; do
+    pvs=(single dlbp-2)
+    [[ $job == wordcount ]] && pvs+=(user-wasm user-native)
+    for v in "${pvs[@]}"; do
       # The daemons serve /debug/pprof on --http: profile every daemon involved for a while longer
       # than the job took in the timed runs, during one more run of it.
       secs=$(awk -F'\t' -v j="$job" -v v="$v" '$1 == j && $2 == v { s = int($3 * 1.5) + 2; print (s > 120 ? 120 : s) }' "$table")
@@ -415,7 +424,8 @@ if ((profile)); then
       others=("${cpids[@]}")
       sleep 0.3
       t0=$(now_ns)
-      "$bin/dlbp" submit --lb "${lb_of[$v]}" --job "$job" --reducers "$reducers" --quiet "${inputs[@]}" >/dev/null 2>>"$logs/profile.$job.$v.log" || true
+      job_args "$v" "$job"
+      "$bin/dlbp" submit --lb "${lb_of[$v]}" "${what[@]}" --reducers "$reducers" --quiet "${inputs[@]}" >/dev/null 2>>"$logs/profile.$job.$v.log" || true
       t1=$(now_ns)
       for p in "${cpids[@]}"; do wait "$p" 2>/dev/null || true; done
       others=()
