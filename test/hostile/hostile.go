@@ -44,6 +44,7 @@ var (
 		protocol.MethodJobWait, protocol.MethodJobStatus, protocol.MethodJobList, protocol.MethodJobCancel,
 		protocol.MethodNodesList, protocol.MethodResultRead, protocol.MethodInputRead,
 		protocol.MethodMapDone, protocol.MethodMapFailed, protocol.MethodReduceProgress,
+		protocol.MethodBlobStat, protocol.MethodBlobPut, protocol.MethodBlobRead,
 	}
 	ReduceLBMethods = []string{
 		protocol.MethodJobRegister, protocol.MethodMapDone, protocol.MethodReduceDone,
@@ -83,6 +84,10 @@ const Unroutable = "127.0.0.1:1"
 // FuzzJob is the job id the seeds name.
 const FuzzJob = "jfuzz"
 
+// FuzzDigest is the blob digest of the samples: the SHA-256 of nothing, a blob no daemon holds
+// unless a fuzz input uploads it.
+const FuzzDigest = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 // Sample is one valid message value, named by its type.
 type Sample struct {
 	Type  string
@@ -93,6 +98,10 @@ type Sample struct {
 // requests and responses, handshake messages included.
 func Samples() []Sample {
 	wc := job.Spec{Job: "wordcount", Reducers: 2, Docs: []string{"a.txt"}}
+	userSpec := job.Spec{Job: job.StreamingJob, Reducers: 2, Docs: []string{"a.txt"}, Stream: &job.Stream{
+		Mapper:  job.Command{Module: FuzzDigest, Args: []string{"m.wasm", "map"}},
+		Reducer: job.Command{Args: []string{"cat"}},
+	}}
 	now := time.Unix(1700000000, 0).UTC()
 	view := sched.TaskView{Task: 0, State: sched.TaskRunning, Attempts: []sched.Attempt{{Node: "node1", Start: now, State: sched.AttemptRunning}}}
 	pick := sched.Pick{Partition: 0, Node: "node1", Picked: now, Reason: "fuzz"}
@@ -103,7 +112,12 @@ func Samples() []Sample {
 		{"SubmitBegin", &protocol.SubmitBegin{Spec: wc, SplitSize: 4096, SizeHint: 6}},
 		{"SubmitBeginGenerated", &protocol.SubmitBegin{Spec: job.Spec{Job: "sum", Reducers: 1, Params: map[string]string{"range": "1..100"}}, SizeHint: -1}},
 		{"SubmitBeginCommit", &protocol.SubmitBegin{Spec: job.Spec{Job: "sum", Reducers: 1, Params: map[string]string{"range": "1..100"}}, SizeHint: -1, Commit: true}},
+		{"SubmitBeginUser", &protocol.SubmitBegin{Spec: userSpec, SplitSize: 4096, SizeHint: 6}},
 		{"SubmitBeginReply", &protocol.SubmitBeginReply{Job: FuzzJob}},
+		{"BlobStat", &protocol.BlobStat{Digests: []string{FuzzDigest}}},
+		{"BlobStatReply", &protocol.BlobStatReply{Missing: []string{FuzzDigest}}},
+		{"BlobPut", &protocol.BlobPut{Digest: FuzzDigest, Offset: 0, Data: []byte("\x00asm"), Last: true, Size: 4}},
+		{"BlobRead", &protocol.BlobRead{Digest: FuzzDigest, Offset: 0}},
 		{"Upload", &protocol.Upload{Job: FuzzJob, Doc: 0, Offset: 0, Data: []byte("hello world\n")}},
 		{"Commit", &protocol.Commit{Job: FuzzJob}},
 		{"JobRef", &protocol.JobRef{Job: FuzzJob}},
@@ -116,6 +130,8 @@ func Samples() []Sample {
 		{"NodeStatus", &protocol.NodeStatus{Running: 1, Slots: 2}},
 		{"ResultRead", &protocol.ResultRead{Job: FuzzJob, Partition: 0, Offset: 0}},
 		{"RunMap", &protocol.RunMap{Job: FuzzJob, Task: 0, Attempt: 0, Spec: wc,
+			Input: job.Task{Doc: 0, Offset: 0, Length: 12, FirstLine: 1}, Maps: 1, MapLB: Unroutable, ReduceLB: Unroutable}},
+		{"RunMapUser", &protocol.RunMap{Job: FuzzJob, Task: 0, Attempt: 0, Spec: userSpec,
 			Input: job.Task{Doc: 0, Offset: 0, Length: 12, FirstLine: 1}, Maps: 1, MapLB: Unroutable, ReduceLB: Unroutable}},
 		{"RunMapGenerated", &protocol.RunMap{Job: FuzzJob, Task: 0, Attempt: 1, Spec: job.Spec{Job: "sum", Reducers: 1},
 			Input: job.Task{Lo: "1", Hi: "100"}, Maps: 1, MapLB: Unroutable}},
@@ -155,6 +171,7 @@ var requestType = map[string]string{
 	protocol.MethodNodeState: "Empty", protocol.MethodJobRegister: "RegisterJob", protocol.MethodReduceProgress: "ReduceProgress",
 	protocol.MethodReduceAdd: "ReduceWork", protocol.MethodReduceDone: "ReduceDone", protocol.MethodReduceFailed: "ReduceFailed",
 	protocol.MethodPartialRead: "PartialRead", protocol.MethodResultCopy: "ResultCopy", protocol.MethodResultCopied: "ResultCopied",
+	protocol.MethodBlobStat: "BlobStat", protocol.MethodBlobPut: "BlobPut", protocol.MethodBlobRead: "BlobRead",
 }
 
 // Encode encodes v as protocol.Marshal does, but with map keys sorted, so
@@ -184,8 +201,8 @@ func ValidBody(method string) []byte {
 // variants are the samples that are other valid requests of a type: each is a seed of the
 // method that takes the type too.
 var variants = map[string][]string{
-	"SubmitBegin": {"SubmitBeginGenerated", "SubmitBeginCommit"},
-	"RunMap":      {"RunMapGenerated"},
+	"SubmitBegin": {"SubmitBeginGenerated", "SubmitBeginCommit", "SubmitBeginUser"},
+	"RunMap":      {"RunMapGenerated", "RunMapUser"},
 	"ReduceDone":  {"ReduceDoneInline"},
 }
 
