@@ -44,6 +44,9 @@ func (c *Cluster) options(role cluster.Role, name string, join []string) daemon.
 	o.Name, o.DataDir = name, filepath.Join(c.dir, name)
 	o.RPC, o.Gossip, o.HTTP = "127.0.0.1:0", "127.0.0.1:0", ""
 	o.Join = join
+	// The daemons share one cache of compiled WebAssembly modules, as daemons on one host may:
+	// a module is compiled once per cluster, not once per daemon (seconds each).
+	o.ModuleCache = filepath.Join(c.dir, "wasm-cache")
 	if c.tweak != nil {
 		c.tweak(&o)
 	}

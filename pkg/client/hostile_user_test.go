@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -142,15 +144,28 @@ func TestUserHostilePrograms(t *testing.T) {
 					continue
 				}
 				pids++
-				if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-					t.Errorf("the mapper's child %d outlived its attempt (kill -0: %v)", pid, err)
-				}
+				testcluster.WaitFor(t, 10*time.Second, fmt.Sprintf("the mapper's child %d to be dead", pid), func() bool { return !running(pid) })
 			}
 			if pids == 0 {
 				t.Fatalf("no child pid in the output %q", out)
 			}
 		})
 	})
+}
+
+// running reports whether process pid runs: it exists and is not a zombie (a killed process
+// whose parent, here whoever inherited it, has not reaped it yet).
+func running(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command's closing parenthesis: "PID (COMM) S ...".
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 func runningAttempts(st *protocol.JobStatus) int {

@@ -54,10 +54,11 @@ func sortLines(b []byte) []byte {
 
 // TestUserWordcountWasm runs the SDK's word count, built as WebAssembly, in both modes, and
 // compares its output (sorted: partitions are hash-partitioned) with the sequential reference;
-// a second job with the same module compiles nothing on any node.
+// each node (with a module cache of its own) compiles the module once at most, and a third job
+// with the same module compiles nothing on any node.
 func TestUserWordcountWasm(t *testing.T) {
 	wasm := buildModule(t, "./examples/wordcount")
-	c := testcluster.Start(t, 3)
+	c := testcluster.StartWith(t, 3, func(o *daemon.Options) { o.ModuleCache = "" })
 	paths := inputs(t)
 	var want bytes.Buffer
 	if err := reference.WordCount(paths, &want); err != nil {

@@ -52,6 +52,7 @@ type Options struct {
 	AllowExec     bool         `yaml:"allow-exec"`      // node and maplb: run users' native programs
 	TaskMemory    string       `yaml:"task-memory"`     // node and maplb: memory of one WebAssembly instance
 	MaxTaskOutput string       `yaml:"max-task-output"` // node and maplb: bytes one user program may write
+	ModuleCache   string       `yaml:"module-cache"`    // node and maplb: compiled WebAssembly modules
 	Config        string       `yaml:"-"`
 
 	// Set by Parse from the fields above.
@@ -93,8 +94,8 @@ func Defaults(role cluster.Role) Options {
 
 // roleKeys lists the option names a role accepts beyond the common ones.
 var roleKeys = map[cluster.Role][]string{
-	cluster.RoleMapLB: {"mode", "result-ttl", "max-job-input", "max-client-jobs", "allow-exec", "task-memory", "max-task-output"},
-	cluster.RoleNode:  {"slots", "memory", "allow-exec", "task-memory", "max-task-output"},
+	cluster.RoleMapLB: {"mode", "result-ttl", "max-job-input", "max-client-jobs", "allow-exec", "task-memory", "max-task-output", "module-cache"},
+	cluster.RoleNode:  {"slots", "memory", "allow-exec", "task-memory", "max-task-output", "module-cache"},
 }
 
 // commonKeys lists the option names every daemon accepts.
@@ -146,6 +147,7 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 		fs.BoolVar(&f.AllowExec, "allow-exec", false, "run user jobs' native programs (--mapper 'python3 m.py'): only on a cluster whose users you trust; WebAssembly modules run sandboxed without it")
 		fs.StringVar(&f.TaskMemory, "task-memory", f.TaskMemory, "memory limit of one user WebAssembly instance (KiB, MiB, GiB suffixes)")
 		fs.StringVar(&f.MaxTaskOutput, "max-task-output", f.MaxTaskOutput, "bytes one user program may write before its attempt fails (KiB, MiB, GiB, TiB suffixes)")
+		fs.StringVar(&f.ModuleCache, "module-cache", "", "directory of compiled user WebAssembly modules (default DATA-DIR/wasm-cache); daemons on one host may share one, so a module is compiled once per host")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -208,6 +210,8 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 			o.TaskMemory = f.TaskMemory
 		case "max-task-output":
 			o.MaxTaskOutput = f.MaxTaskOutput
+		case "module-cache":
+			o.ModuleCache = f.ModuleCache
 		}
 	})
 	o.Config = f.Config

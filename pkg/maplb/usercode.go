@@ -39,7 +39,7 @@ func (m *MapLB) startUserCode() error {
 		return err
 	}
 	rt, err := usercode.New(usercode.Config{
-		Dir: m.Opts.DataDir, MemoryLimit: m.Opts.TaskMemoryBytes, MaxOutput: m.Opts.MaxTaskOutputBytes, AllowExec: m.Opts.AllowExec,
+		Dir: m.Opts.DataDir, MemoryLimit: m.Opts.TaskMemoryBytes, MaxOutput: m.Opts.MaxTaskOutputBytes, AllowExec: m.Opts.AllowExec, CacheDir: m.Opts.ModuleCache,
 		Blob: func(_ context.Context, digest string) (string, error) {
 			if !blobs.Has(digest) {
 				return "", fmt.Errorf("blob %.12s is not on maplb", digest)

@@ -24,7 +24,7 @@ func (n *Node) startUserCode() error {
 	}
 	n.blobs = blobs
 	n.user, err = usercode.New(usercode.Config{
-		Dir: n.Opts.DataDir, MemoryLimit: n.Opts.TaskMemoryBytes, MaxOutput: n.Opts.MaxTaskOutputBytes, AllowExec: n.Opts.AllowExec,
+		Dir: n.Opts.DataDir, MemoryLimit: n.Opts.TaskMemoryBytes, MaxOutput: n.Opts.MaxTaskOutputBytes, AllowExec: n.Opts.AllowExec, CacheDir: n.Opts.ModuleCache,
 		Blob: n.fetchBlob, OnCompile: n.Metrics.ModuleCompiles.Inc, Log: n.Log,
 	})
 	return err

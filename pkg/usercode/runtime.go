@@ -61,6 +61,10 @@ type Config struct {
 	// OnCompile is called once for each real compilation of a module, not for one found in
 	// memory or in Dir/wasm-cache (the metric dlbp_module_compiles_total). May be nil.
 	OnCompile func()
+	// CacheDir is where compiled modules are kept; "" means Dir/wasm-cache. Daemons on one host
+	// may share one (compilations are written atomically), so that a module is compiled once
+	// per host.
+	CacheDir string
 	// Log receives the runtime's diagnostics; nil discards them.
 	Log *zap.Logger
 }
@@ -121,6 +125,11 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	if r.log == nil {
 		r.log = zap.NewNop()
+	}
+	if cfg.CacheDir != "" {
+		if r.cacheDir, err = filepath.Abs(cfg.CacheDir); err != nil {
+			return nil, fmt.Errorf("usercode: module cache: %w", err)
+		}
 	}
 	if r.memLimit == 0 {
 		r.memLimit = DefaultMemoryLimit

@@ -91,6 +91,9 @@ type cluster struct {
 	nextNode int             // suffix of the next new node name
 }
 
+// moduleCache is the compiled-module cache the daemons share, as daemons on one host may.
+func moduleCache() string { return filepath.Join(filepath.Dir(binDir), "wasm-cache") }
+
 // logArgs are the daemons' logging flags.
 func logArgs() []string {
 	if l := os.Getenv(logLevelEnv); l != "" {
@@ -105,11 +108,11 @@ func startCluster(t *testing.T) *cluster {
 		lbName: map[string]string{"dlbp": "maplb", "single": "maplb-single"}, down: map[string]bool{}}
 	c.TailLines = 60
 	c.KeepLogsIn = os.Getenv(keepLogsEnv)
-	first := c.StartFixed(t, "maplb", "maplb", append([]string{"--http", ""}, logArgs()...)...)
+	first := c.StartFixed(t, "maplb", "maplb", append([]string{"--http", "", "--module-cache", moduleCache()}, logArgs()...)...)
 	a := first.WaitServing(t)
 	c.join, c.lb["dlbp"] = a.Gossip, a.RPC
 	rest := []*proccluster.Proc{
-		c.StartFixed(t, "maplb", "maplb-single", append([]string{"--http", "", "--mode", "single", "--join", c.join}, logArgs()...)...),
+		c.StartFixed(t, "maplb", "maplb-single", append([]string{"--http", "", "--mode", "single", "--join", c.join, "--module-cache", moduleCache()}, logArgs()...)...),
 		c.StartFixed(t, "reducelb", "reducelb", append([]string{"--join", c.join}, logArgs()...)...),
 	}
 	for range nodeCount {
@@ -128,7 +131,7 @@ func (c *cluster) startNode(t *testing.T) *proccluster.Proc {
 	c.nextNode++
 	name := fmt.Sprintf("node%d", c.nextNode)
 	c.live = append(c.live, name)
-	return c.StartFixed(t, "node", name, append([]string{"--join", c.join, "--slots", "2"}, logArgs()...)...)
+	return c.StartFixed(t, "node", name, append([]string{"--join", c.join, "--slots", "2", "--module-cache", moduleCache()}, logArgs()...)...)
 }
 
 // waitHealthy waits until both maplbs list every live node alive and the dlbp one lists the

@@ -39,15 +39,15 @@ type testCluster struct {
 func startCluster(t *testing.T) *testCluster {
 	t.Helper()
 	c := &testCluster{Cluster: newCluster(t), lb: map[string]string{}}
-	first := c.Start(t, "maplb", "maplb", "--http", "127.0.0.1:0")
+	first := c.Start(t, "maplb", "maplb", "--http", "127.0.0.1:0", "--module-cache", moduleCache())
 	join := first.WaitServing(t).Gossip
 	// Everything else joins the first maplb; start them all, then wait for each.
 	rest := []*proccluster.Proc{
 		c.Start(t, "reducelb", "reducelb", "--join", join),
-		c.Start(t, "maplb", "maplb-single", "--http", "127.0.0.1:0", "--mode", "single", "--join", join, "--allow-exec"),
+		c.Start(t, "maplb", "maplb-single", "--http", "127.0.0.1:0", "--mode", "single", "--join", join, "--allow-exec", "--module-cache", moduleCache()),
 	}
 	for i := 1; i <= 3; i++ {
-		n := c.Start(t, "node", fmt.Sprintf("node%d", i), "--join", join, "--slots", "2", "--allow-exec")
+		n := c.Start(t, "node", fmt.Sprintf("node%d", i), "--join", join, "--slots", "2", "--allow-exec", "--module-cache", moduleCache())
 		c.nodes = append(c.nodes, n)
 		rest = append(rest, n)
 	}

@@ -56,13 +56,13 @@ func startFaultCluster(t *testing.T, nodes int) *faultCluster {
 	t.Helper()
 	c := &faultCluster{Cluster: newCluster(t)}
 	c.TailLines = 40
-	lb := c.StartFixed(t, "maplb", "maplb", "--http", "127.0.0.1:0")
+	lb := c.StartFixed(t, "maplb", "maplb", "--http", "127.0.0.1:0", "--module-cache", moduleCache())
 	a := lb.WaitServing(t)
 	c.lb, c.join = a.RPC, a.Gossip
 	rest := []*proccluster.Proc{c.StartFixed(t, "reducelb", "reducelb", "--join", c.join)}
 	for i := 1; i <= nodes; i++ {
 		name := fmt.Sprintf("node%d", i)
-		rest = append(rest, c.StartFixed(t, "node", name, "--join", c.join, "--slots", "2"))
+		rest = append(rest, c.StartFixed(t, "node", name, "--join", c.join, "--slots", "2", "--module-cache", moduleCache()))
 		c.nodes = append(c.nodes, name)
 	}
 	for _, p := range rest {

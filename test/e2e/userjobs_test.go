@@ -33,6 +33,10 @@ func buildPrograms(root string) error {
 	return nil
 }
 
+// moduleCache is the compiled-module cache every daemon of the tests shares, as daemons on one
+// host may: each module is compiled once per test run, not once per daemon.
+func moduleCache() string { return filepath.Join(scratchDir, "wasm-cache") }
+
 // program returns the path of an example built as WebAssembly (wasm) or natively.
 func program(t *testing.T, name string, wasm bool) string {
 	t.Helper()
