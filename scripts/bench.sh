@@ -565,7 +565,7 @@ if [[ -n $doc ]]; then
           cat "$prof/$job.$v.top"
           echo '```'
         done
-        for v in single dlbp-2; do
+        for v in single dlbp-2 user-wasm user-native; do
           [[ -s $prof/$job.$v.cluster.txt ]] || continue
           echo
           echo "#### $job, $v cluster (pprof of the daemons)"
