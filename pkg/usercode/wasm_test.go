@@ -261,15 +261,20 @@ func (r *slowReader) Read(b []byte) (int, error) {
 
 func TestWasmTimeoutNotWhileReading(t *testing.T) {
 	f := newFixture(t, Config{})
-	// Each read waits 300ms on the job's side, longer than the timeout: that wait is not the
-	// program's inactivity.
+	// Each read waits longer than the timeout on the job's side: that wait is not the program's
+	// inactivity. The timeout must still cover the start of the module's process, which is the
+	// race-instrumented test binary under -race: 1.5 s there, 0.1 s otherwise.
+	timeout := time.Second
+	if raceEnabled {
+		timeout = 4 * time.Second
+	}
 	var out bytes.Buffer
-	err := f.r.Run(t.Context(), job.Program{Cmd: f.wasm("echo"), Stdin: &slowReader{left: 5, pause: 300 * time.Millisecond},
-		Stdout: &out, Timeout: 200 * time.Millisecond, Name: "test/slow"})
+	err := f.r.Run(t.Context(), job.Program{Cmd: f.wasm("echo"), Stdin: &slowReader{left: 3, pause: timeout * 3 / 2},
+		Stdout: &out, Timeout: timeout, Name: "test/slow"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.String() != "xxxxx" {
+	if out.String() != "xxx" {
 		t.Fatalf("output %q", out.String())
 	}
 }

@@ -15,8 +15,7 @@ import (
 func main() {
 	if os.Args[1] == "child" {
 		signal.Ignore(syscall.SIGTERM)
-		os.Stdout.WriteString("child sleeping\n")
-		time.Sleep(time.Hour)
+		time.Sleep(time.Hour) // holding standard output, writing nothing: the pid comes first
 		return
 	}
 	self, err := os.Executable()
