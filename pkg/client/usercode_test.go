@@ -84,6 +84,11 @@ func TestUserWordcountWasm(t *testing.T) {
 			t.Errorf("mode %s: status shows the job as %q, %+v", mode, st.Job, st.Stream)
 		}
 	}
+	// The module went to each maplb once: the later jobs sent none of it again.
+	blobBytes := counterWith(t, c.MapLB.Base, "dlbp_bytes_total", "direction", "in", "what", "blob")
+	if info, err := os.Stat(wasm); err != nil || blobBytes != float64(info.Size()) {
+		t.Errorf("maplb received %v bytes of modules, want the module's %v once", blobBytes, info.Size())
+	}
 	before := compiles()
 	if before < 1 || before > float64(len(c.Nodes)) {
 		t.Errorf("%v compilations on %d nodes after two jobs with one module: want one per node at most", before, len(c.Nodes))
@@ -94,6 +99,9 @@ func TestUserWordcountWasm(t *testing.T) {
 	}
 	if after := compiles(); after != before {
 		t.Errorf("the third job with the same module compiled it again: %v compilations, %v before", after, before)
+	}
+	if again := counterWith(t, c.MapLB.Base, "dlbp_bytes_total", "direction", "in", "what", "blob"); again != blobBytes {
+		t.Errorf("the third job uploaded the module again: %v bytes of modules, %v before", again, blobBytes)
 	}
 }
 
@@ -134,24 +142,40 @@ func TestUserJobRefusedAtSubmit(t *testing.T) {
 	}
 }
 
-// counterValue reads a counter from a daemon's metrics registry.
+// counterValue reads a counter from a daemon's metrics registry, summed over its labels.
 func counterValue(t *testing.T, b *daemon.Base, name string) float64 {
+	t.Helper()
+	return counterWith(t, b, name)
+}
+
+// counterWith is counterValue over the series that have every label=value of labels (given as
+// pairs); a series never written reads as 0.
+func counterWith(t *testing.T, b *daemon.Base, name string, labels ...string) float64 {
 	t.Helper()
 	families, err := b.Metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	total := 0.0
 	for _, f := range families {
-		if f.GetName() == name {
-			total := 0.0
-			for _, m := range f.GetMetric() {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			match := true
+			for i := 0; i+1 < len(labels); i += 2 {
+				match = match && have[labels[i]] == labels[i+1]
+			}
+			if match {
 				total += m.GetCounter().GetValue()
 			}
-			return total
 		}
 	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return total
 }
 
 // prefixFile writes the first n bytes (cut after a line) of the files at paths, one after the
