@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -178,4 +179,22 @@ func runningAttempts(st *protocol.JobStatus) int {
 		}
 	}
 	return n
+}
+
+// TestNodeSweepsTaskDirs: a node started on a data directory where a crashed run left native
+// programs' working directories removes them.
+func TestNodeSweepsTaskDirs(t *testing.T) {
+	c := testcluster.Start(t, 1)
+	dir := filepath.Join(t.TempDir(), "node9")
+	left := filepath.Join(dir, "tasks", "jold-map-3.0-123", "mapper.py")
+	if err := os.MkdirAll(filepath.Dir(left), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(left, []byte("print(1)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.AddNodeWith("node9", dir)
+	if _, err := os.Stat(filepath.Dir(left)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the earlier run's task directory is still there: %v", err)
+	}
 }

@@ -38,6 +38,10 @@ func (m *MapLB) startUserCode() error {
 	if err != nil {
 		return err
 	}
+	// Working directories of native reducers (mode single) that a crash left behind.
+	if err := os.RemoveAll(filepath.Join(m.Opts.DataDir, "tasks")); err != nil {
+		return err
+	}
 	rt, err := usercode.New(usercode.Config{
 		Dir: m.Opts.DataDir, MemoryLimit: m.Opts.TaskMemoryBytes, MaxOutput: m.Opts.MaxTaskOutputBytes, AllowExec: m.Opts.AllowExec, CacheDir: m.Opts.ModuleCache,
 		Blob: func(_ context.Context, digest string) (string, error) {

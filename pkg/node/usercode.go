@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/dlbp/dlbp/pkg/blob"
@@ -23,6 +24,11 @@ func (n *Node) startUserCode() error {
 		return err
 	}
 	n.blobs = blobs
+	// Working directories of native programs that a crash of an earlier run left behind: no
+	// program of this run uses them.
+	if err := os.RemoveAll(filepath.Join(n.Opts.DataDir, "tasks")); err != nil {
+		return err
+	}
 	n.user, err = usercode.New(usercode.Config{
 		Dir: n.Opts.DataDir, MemoryLimit: n.Opts.TaskMemoryBytes, MaxOutput: n.Opts.MaxTaskOutputBytes, AllowExec: n.Opts.AllowExec, CacheDir: n.Opts.ModuleCache,
 		Blob: n.fetchBlob, OnCompile: n.Metrics.ModuleCompiles.Inc, Log: n.Log,
