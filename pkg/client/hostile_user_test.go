@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -145,28 +144,13 @@ func TestUserHostilePrograms(t *testing.T) {
 					continue
 				}
 				pids++
-				testcluster.WaitFor(t, 10*time.Second, fmt.Sprintf("the mapper's child %d to be dead", pid), func() bool { return !running(pid) })
+				testcluster.WaitFor(t, 10*time.Second, fmt.Sprintf("the mapper's child %d to be dead", pid), func() bool { return proccluster.Gone(pid) })
 			}
 			if pids == 0 {
 				t.Fatalf("no child pid in the output %q", out)
 			}
 		})
 	})
-}
-
-// running reports whether process pid runs: it exists and is not a zombie (a killed process
-// whose parent, here whoever inherited it, has not reaped it yet).
-func running(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command's closing parenthesis: "PID (COMM) S ...".
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 func runningAttempts(st *protocol.JobStatus) int {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dlbp/dlbp/internal/proccluster"
 	"github.com/dlbp/dlbp/pkg/job"
 )
 
@@ -153,26 +154,11 @@ func TestNativeUnreadInput(t *testing.T) {
 	}
 }
 
-// dead reports whether process pid is gone or a zombie (its new parent may not reap it).
-func dead(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return true
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	// pid (comm) state ...: comm may hold spaces, the state follows the last ')'.
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
-}
-
 // waitDead waits until process pid is dead.
 func waitDead(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for !dead(pid) {
+	for !proccluster.Gone(pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("process %d still alive 5s after Run returned", pid)
 		}
