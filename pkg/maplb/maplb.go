@@ -1121,6 +1121,9 @@ func (m *MapLB) status(j *mjob) *protocol.JobStatus {
 }
 
 func (m *MapLB) handleNodes(ctx context.Context, _ *protocol.Empty) (*protocol.NodeList, error) {
+	if m.Cluster == nil { // serving RPC already, not yet in the cluster
+		return nil, transport.Errorf(transport.CodeUnavailable, "maplb %s is starting: not in the cluster yet", m.Opts.Name)
+	}
 	out := &protocol.NodeList{}
 	m.mu.Lock()
 	for _, mem := range m.Cluster.Members() {
