@@ -129,6 +129,16 @@ func (t *streamTable) appendRecord(i int32, key, value []byte) ([]byte, []byte) 
 	return append(key, t.arena[e.off:k]...), append(value, t.arena[k:k+int(e.vlen)]...)
 }
 
+// repeats reports whether a key appears twice among the entries in order (sorted by key).
+func (t *streamTable) repeats(order []int32) bool {
+	for i := 1; i < len(order); i++ {
+		if bytes.Equal(t.key(order[i-1]), t.key(order[i])) {
+			return true
+		}
+	}
+	return false
+}
+
 func (t *streamTable) reset() {
 	t.arena, t.entries = nil, nil
 }
@@ -200,12 +210,28 @@ func (m *streamMapper) keep(key, value []byte) error {
 	return m.spill.charge(len(key) + len(value) + entryOverhead)
 }
 
-// combine runs the combiner over raw's records, sorted by key, and keeps what it writes.
+// combine runs the combiner over raw's records, sorted by key, and keeps what it writes. When no
+// key repeats, there is nothing to combine: the records are kept as they are, without starting
+// the program (a combiner runs zero or more times per record; a mapper that combines in memory
+// writes each key once).
 func (m *streamMapper) combine() error {
 	if m.raw == nil || len(m.raw.entries) == 0 {
 		return nil
 	}
 	order, _ := m.raw.sorted(1)
+	if !m.raw.repeats(order) {
+		var err error
+		for _, i := range order {
+			e := &m.raw.entries[i]
+			k := e.off + int(e.klen)
+			if err = m.keep(m.raw.arena[e.off:k], m.raw.arena[k:k+int(e.vlen)]); err != nil {
+				break
+			}
+		}
+		m.raw.reset()
+		m.rawUsed = 0
+		return err
+	}
 	src := &tableSource{t: m.raw, order: order}
 	cmd := m.spec.Stream.Combiner
 	parse := &lineParser{emit: splitRecord(m.keep), what: "combiner " + quoteCommand(cmd)}

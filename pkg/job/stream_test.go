@@ -2,6 +2,7 @@ package job_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,6 +120,38 @@ func userSpec(r int, combiner bool) *job.Spec {
 		s.Stream.Combiner = command("combine")
 	}
 	return s
+}
+
+// TestCombinerSkippedWithoutRepeats: a mapper that combines in memory writes each key once per
+// task; its combiner has nothing to combine and is not started (it runs zero or more times per
+// record), and the output is the reference's.
+func TestCombinerSkippedWithoutRepeats(t *testing.T) {
+	docs := gutenberg(t)
+	if len(docs) > 2 {
+		docs = docs[:2]
+	}
+	want := sortedLines(referenceOutput(t, reference.WordCount, docs))
+	runner := wcRunner()
+	runner.progs["map"] = func(env map[string]string, in io.Reader, out io.Writer) error { // in-mapper combining
+		var mapped bytes.Buffer
+		if err := wcMap(env, in, &mapped); err != nil {
+			return err
+		}
+		lines := strings.SplitAfter(mapped.String(), "\n")
+		sort.Strings(lines)
+		return wcSum("%s\t%d\n")(env, strings.NewReader(strings.Join(lines, "")), out)
+	}
+	res, err := runWith(t, userSpec(3, true), docs, runConfig{split: 256 << 10, mappers: 3, runner: runner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSame(t, sortedLines(res.output), want)
+	if n := runner.count("combine"); n != 0 {
+		t.Errorf("the combiner ran %d times over records with no key twice", n)
+	}
+	if runner.count("map") == 0 {
+		t.Error("the mapper never ran")
+	}
 }
 
 func sortedLines(s string) string {

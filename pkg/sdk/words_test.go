@@ -25,3 +25,41 @@ func FuzzWords(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAddWords checks that Counts.AddWords counts what Add counts for each word of the plainest
+// definition, with a small Limit so that it also flushes along the way.
+func FuzzAddWords(f *testing.F) {
+	for _, s := range []string{"", "the cat the CAT the\n", "café café naïve", "a\xffa a\xc3", "ǅǅ ﬁ ١٢٣ 日本語 日本語"} {
+		f.Add(s, 8)
+	}
+	f.Fuzz(func(t *testing.T, s string, limit int) {
+		emit := func(add func(c *Counts, e *Emitter) error) string {
+			var b strings.Builder
+			o := newOutput(&b)
+			e := &Emitter{o: o}
+			c := Counts{Limit: limit}
+			if err := add(&c, e); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Flush(e); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.flush(); err != nil {
+				t.Fatal(err)
+			}
+			return b.String()
+		}
+		got := emit(func(c *Counts, e *Emitter) error { return c.AddWords([]byte(s), 2, e) })
+		want := emit(func(c *Counts, e *Emitter) error {
+			for _, w := range strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) }) {
+				if err := c.Add([]byte(w), 2, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if got != want {
+			t.Errorf("AddWords(%q) emitted %q, Add of each word %q", s, got, want)
+		}
+	})
+}

@@ -82,6 +82,7 @@ type Runtime struct {
 	rt       wazero.Runtime
 	cache    wazero.CompilationCache
 	wasiDefs map[string]wasiFunc // name → signature of what wasi_snapshot_preview1 exports
+	checker  wazero.Runtime      // the interpreter, which Check uses to decode and validate
 
 	mu      sync.Mutex
 	modules map[string]*moduleEntry // by digest
@@ -223,10 +224,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		r.log.Warn("closing the user code runtime with runs still going")
 	}
-	err := r.rt.Close(ctx)
-	if cerr := r.cache.Close(ctx); err == nil {
-		err = cerr
-	}
+	err := errors.Join(r.rt.Close(ctx), r.checker.Close(ctx), r.cache.Close(ctx))
 	if err != nil {
 		return fmt.Errorf("usercode: close: %w", err)
 	}

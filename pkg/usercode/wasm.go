@@ -55,14 +55,38 @@ func (r *Runtime) startWasm(pages uint32) error {
 		defs[name] = wasiFunc{params: d.ParamTypes(), results: d.ResultTypes()}
 	}
 	r.rt, r.cache, r.wasiDefs = rt, cache, defs
+	r.checker = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithMemoryLimitPages(pages))
 	return nil
 }
 
-// Check validates a module at submit time: it must compile under this node's limits, be a
-// WASI command (export _start and its memory) and import nothing but WASI preview 1. A fault
-// of the module is a *job.UserError naming it; other errors are the node's. The compiled
-// module is kept, so a run of it here later does not compile it again.
+// Check validates a module at submit time: it must decode and validate under this node's
+// limits, be a WASI command (export _start and its memory) and import nothing but WASI
+// preview 1. A fault of the module is a *job.UserError naming it; other errors are the node's.
+// It uses wazero's interpreter, which only decodes and validates: a tenth of a second for
+// Go's output, where compiling it to machine code takes seconds (half a minute under the race
+// detector). Nodes compile a module at its first run.
 func (r *Runtime) Check(ctx context.Context, wasm []byte, name string) error {
+	if !r.enter() {
+		return ErrClosed
+	}
+	defer r.runs.Done()
+	cm, err := compileGuarded(ctx, r.checker, wasm)
+	if err != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return &job.UserError{Reason: "module " + name + " " + r.moduleFault(err)}
+	}
+	defer cm.Close(ctx)
+	if err := r.validate(cm); err != nil {
+		return &job.UserError{Reason: "module " + name + " " + err.Error()}
+	}
+	return nil
+}
+
+// Prepare compiles a module into the compilation cache and keeps it, as its first run here
+// would: for a tool that fills a cache ahead of the runs. Its errors are those of Check.
+func (r *Runtime) Prepare(ctx context.Context, wasm []byte, name string) error {
 	if !r.enter() {
 		return ErrClosed
 	}
@@ -71,6 +95,24 @@ func (r *Runtime) Check(ctx context.Context, wasm []byte, name string) error {
 	digest := hex.EncodeToString(sum[:])
 	_, err := r.module(ctx, digest, name, func(context.Context) ([]byte, error) { return wasm, nil })
 	return err
+}
+
+// moduleFault says what is wrong with a module that wazero refused to compile.
+func (r *Runtime) moduleFault(err error) string {
+	if strings.Contains(err.Error(), "over limit of") {
+		return fmt.Sprintf("needs more memory than the %s this node allows (node --task-memory): %v", sizeString(r.memLimit), err)
+	}
+	return fmt.Sprintf("is not a valid WebAssembly module: %v", err)
+}
+
+// compileGuarded compiles wasm with rt, turning a panic of the compiler into an error.
+func compileGuarded(ctx context.Context, rt wazero.Runtime, wasm []byte) (cm wazero.CompiledModule, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("compiler panicked: %v", v)
+		}
+	}()
+	return rt.CompileModule(ctx, wasm)
 }
 
 // module returns the compiled module of digest, compiling it on its first use: load gives its
@@ -120,10 +162,8 @@ func (r *Runtime) module(ctx context.Context, digest, name string, load func(con
 		case errors.As(err, &pathErr) || errors.As(err, &linkErr) || errors.As(err, &sysErr):
 			// The disk cache failed, not the module: not final.
 			return nil, fmt.Errorf("usercode: compile module %s: %w", short(digest), err)
-		case strings.Contains(err.Error(), "over limit of"):
-			e.fault = fmt.Sprintf("needs more memory than the %s this node allows (node --task-memory): %v", sizeString(r.memLimit), err)
 		default:
-			e.fault = fmt.Sprintf("is not a valid WebAssembly module: %v", err)
+			e.fault = r.moduleFault(err)
 		}
 		return nil, &job.UserError{Reason: "module " + name + " " + e.fault}
 	}
@@ -168,14 +208,7 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte, digest string) (waze
 	defer func() { <-r.compiling }()
 	before := r.cacheEntries()
 	start := time.Now()
-	cm, err := func() (cm wazero.CompiledModule, err error) {
-		defer func() {
-			if v := recover(); v != nil {
-				err = fmt.Errorf("compiler panicked: %v", v)
-			}
-		}()
-		return r.rt.CompileModule(ctx, wasm)
-	}()
+	cm, err := compileGuarded(ctx, r.rt, wasm)
 	if err != nil {
 		return nil, err
 	}

@@ -477,6 +477,19 @@ func TestCompileCount(t *testing.T) {
 	if n := compiles.Swap(0); n != 0 {
 		t.Fatalf("runtime on a used directory: %d compilations, want 0 (the disk cache)", n)
 	}
+
+	// Check (maplb at submit) only validates: the first run compiles.
+	c := newRT(t.TempDir())
+	if err := c.r.Check(t.Context(), echo, "echo.wasm"); err != nil {
+		t.Fatal(err)
+	}
+	if n := compiles.Swap(0); n != 0 {
+		t.Fatalf("Check compiled the module %d times, want 0", n)
+	}
+	runEcho(c, 1)
+	if n := compiles.Swap(0); n != 1 {
+		t.Fatalf("first run after Check: %d compilations, want 1", n)
+	}
 }
 
 func TestClosedRuntime(t *testing.T) {

@@ -32,7 +32,7 @@ func main() {
 	for _, path := range os.Args[2:] {
 		wasm, err := os.ReadFile(path)
 		if err == nil {
-			err = r.Check(ctx, wasm, filepath.Base(path))
+			err = r.Prepare(ctx, wasm, filepath.Base(path))
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "precompile %s: %v\n", path, err)
