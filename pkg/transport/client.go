@@ -187,9 +187,18 @@ func (c *Client) conn(ctx context.Context, addr string) (*clientConn, error) {
 		c.mu.Unlock()
 		return nil, ErrClientClosed
 	}
+	var stalled *clientConn
 	if cc := c.conns[addr]; cc != nil {
-		c.mu.Unlock()
-		return cc, nil
+		if !retransmitting(cc.nc) {
+			c.mu.Unlock()
+			return cc, nil
+		}
+		// The stream is stuck behind a retransmission (the link was cut): a new call would
+		// wait for it, seconds after the link is back. It gets a fresh connection; the old
+		// one keeps its pending calls and closes when they are over.
+		delete(c.conns, addr)
+		c.log.Debug("connection stalled (the kernel is retransmitting): new calls go on a fresh one", zap.String("addr", addr))
+		stalled = cc
 	}
 	d := c.dials[addr]
 	if d == nil {
@@ -199,6 +208,9 @@ func (c *Client) conn(ctx context.Context, addr string) (*clientConn, error) {
 		go c.dial(addr, d)
 	}
 	c.mu.Unlock()
+	if stalled != nil {
+		stalled.retire() // not under c.mu: closing it takes c.mu
+	}
 	select {
 	case <-d.done:
 		return d.cc, d.err
@@ -285,6 +297,26 @@ func (c *Client) connect(addr string) (*clientConn, error) {
 	}, nil
 }
 
+// errRetired ends a connection that left the pool stalled, once its last call is over.
+var errRetired = errors.New("retired: its stream stalled and its calls are over")
+
+// retire marks a connection that left the pool: it serves the calls it has, then closes.
+func (cc *clientConn) retire() {
+	cc.mu.Lock()
+	cc.retired = true
+	idle := len(cc.pending) == 0
+	cc.mu.Unlock()
+	if idle {
+		cc.fail(errRetired)
+	}
+}
+
+// closeIfRetiredLocked reports whether cc is retired and has no call left: the caller then
+// fails it, with errRetired, once cc.mu is released.
+func (cc *clientConn) closeIfRetiredLocked() bool {
+	return cc.retired && len(cc.pending) == 0 && cc.err == nil
+}
+
 // forget drops cc from the pool so the next call redials.
 func (c *Client) forget(cc *clientConn) {
 	c.mu.Lock()
@@ -312,8 +344,11 @@ type clientConn struct {
 	// suspectSince is when a call was first abandoned (its ctx ended)
 	// since the last frame arrived; zero if none was.
 	suspectSince time.Time
-	err          error         // why the connection broke
-	broken       chan struct{} // closed when err is set
+	// retired is set when the connection left the pool stalled: it closes once no call is
+	// pending.
+	retired bool
+	err     error         // why the connection broke
+	broken  chan struct{} // closed when err is set
 }
 
 type pendingCall struct {
@@ -385,6 +420,9 @@ func (cc *clientConn) remove(seq uint64, abandoned bool) {
 		cc.suspectSince = time.Now()
 	}
 	cc.rearmLocked()
+	if cc.closeIfRetiredLocked() {
+		go cc.fail(errRetired) // fail takes cc.mu
+	}
 }
 
 // rearmLocked sets the read deadline for the wait for the next frame:
@@ -473,11 +511,16 @@ func (cc *clientConn) readLoop() {
 		pc := cc.pending[env.Seq]
 		delete(cc.pending, env.Seq)
 		cc.suspectSince = time.Time{}
+		over := cc.closeIfRetiredLocked()
 		cc.mu.Unlock()
 		if pc != nil {
 			pc.done <- env
 		} else {
 			cc.client.log.Debug("discarding response to an abandoned call", zap.String("addr", cc.addr), zap.Uint64("seq", env.Seq))
+		}
+		if over {
+			cc.fail(errRetired)
+			return
 		}
 	}
 }
@@ -501,7 +544,7 @@ func (cc *clientConn) fail(cause error) {
 	cc.client.forget(cc)
 	close(cc.broken)
 	_ = cc.nc.Close()
-	if !errors.Is(cause, ErrClientClosed) {
+	if !errors.Is(cause, ErrClientClosed) && !errors.Is(cause, errRetired) {
 		cc.client.log.Debug("connection lost", zap.String("addr", cc.addr), zap.Error(cause))
 	}
 }
