@@ -12,8 +12,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/dlbp/dlbp/pkg/integrity"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/shuffle"
@@ -229,37 +231,43 @@ func (c *Client) Cancel(ctx context.Context, id string) (*protocol.JobStatus, er
 	return &st, c.call(ctx, protocol.MethodJobCancel, &protocol.JobRef{Job: id}, &st)
 }
 
-// part streams one part of a finished job's result, as output records.
-// The caller closes it.
+// part streams one part of a finished job's result, as output records, each block checked
+// (pkg/integrity) before it is used. The caller closes it.
 func (c *Client) part(ctx context.Context, st *protocol.JobStatus, p int) io.ReadCloser {
 	// The parts are read at once (merged): together they keep about 8
 	// chunk requests in flight.
 	inFlight := max(2*shuffle.ReadsInFlight/max(st.Partitions, 1), 1)
-	r := &partReader{ctx: ctx, rpc: c.rpc, job: st.ID, p: p, size: -1, inFlight: inFlight}
+	what := fmt.Sprintf("part %d of job %s", p, st.ID)
+	r := &partReader{ctx: ctx, rpc: c.rpc, job: st.ID, p: p, size: -1, inFlight: inFlight, checked: integrity.NewReader(nil, what)}
 	for _, loc := range st.Parts {
 		if loc.Partition != p {
 			continue
 		}
 		if loc.Inline {
-			return io.NopCloser(bytes.NewReader(loc.Data)) // small: it came with the status
+			// Small: it came with the status. Should it fail its check, the reducer's file is
+			// read instead.
+			r.inline = loc.Data
+			r.sources = append(r.sources, "the job's status")
 		}
 		r.size = loc.Size
 		if c.Fetch != FetchLB {
 			for _, addr := range []string{loc.RPC, loc.CopyRPC} {
 				if addr != "" && addr != c.LB {
 					r.addrs = append(r.addrs, addr)
+					r.sources = append(r.sources, addr)
 				}
 			}
 		}
 	}
 	r.addrs = append(r.addrs, c.LB)
+	r.sources = append(r.sources, c.LB)
 	return r
 }
 
-// partReader reads a part from the first of addrs that serves it; when one
-// fails it goes on, from where it stopped, with the next. maplb, last, can
-// reach a part the client cannot (a node's address behind NAT) and reads
-// its copy when the reducer is gone.
+// partReader reads a part from the first of its sources that serves it (the inline copy, then
+// addrs); when one fails, a lost connection or a block that fails its check, it goes on with
+// the next from the start of the block that failed. maplb, last, can reach a part the client
+// cannot (a node's address behind NAT) and reads its copy when the reducer is gone.
 type partReader struct {
 	ctx      context.Context
 	rpc      *transport.Client
@@ -267,29 +275,52 @@ type partReader struct {
 	p        int
 	size     int64 // -1 when unknown
 	inFlight int
+	inline   []byte // the part, when it came inline and is not tried yet
 	addrs    []string
+	sources  []string // every source, for the message when all fail
+	failed   []string // why each source tried failed
 	cur      *shuffle.Reader
-	off      int64 // bytes read so far
+	checked  *integrity.Reader
+	open     bool // checked reads from a source
 }
 
 func (r *partReader) Read(b []byte) (int, error) {
 	for {
-		if r.cur == nil {
-			base, size := r.off, int64(-1)
-			if r.size >= 0 {
-				size = r.size - base
+		if !r.open {
+			base := r.checked.Offset()
+			if r.inline != nil {
+				r.checked.Resume(bytes.NewReader(r.inline[min(base, int64(len(r.inline))):]))
+			} else {
+				size := int64(-1)
+				if r.size >= 0 {
+					size = r.size - base
+				}
+				r.cur = shuffle.NewReaderN(r.ctx, r.rpc, r.addrs[0], protocol.MethodResultRead, size, r.inFlight, func(off int64) any {
+					return &protocol.ResultRead{Job: r.job, Partition: r.p, Offset: base + off}
+				})
+				r.checked.Resume(r.cur)
 			}
-			r.cur = shuffle.NewReaderN(r.ctx, r.rpc, r.addrs[0], protocol.MethodResultRead, size, r.inFlight, func(off int64) any {
-				return &protocol.ResultRead{Job: r.job, Partition: r.p, Offset: base + off}
-			})
+			r.open = true
 		}
-		n, err := r.cur.Read(b)
-		r.off += int64(n)
-		if n > 0 || err == nil || errors.Is(err, io.EOF) || len(r.addrs) == 1 || r.ctx.Err() != nil {
+		n, err := r.checked.Read(b)
+		if n > 0 || err == nil || errors.Is(err, io.EOF) || r.ctx.Err() != nil {
 			return n, err
 		}
+		r.failed = append(r.failed, fmt.Sprintf("%s: %v", r.sources[len(r.failed)], err))
+		r.open = false
+		if r.inline != nil {
+			r.inline = nil
+			continue
+		}
 		r.cur.Close()
-		r.cur, r.addrs = nil, r.addrs[1:]
+		r.cur = nil
+		if len(r.addrs) == 1 {
+			if len(r.failed) == 1 {
+				return 0, err
+			}
+			return 0, fmt.Errorf("part %d of job %s: no copy could be read whole: %s", r.p, r.job, strings.Join(r.failed, "; "))
+		}
+		r.addrs = r.addrs[1:]
 	}
 }
 

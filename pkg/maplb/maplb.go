@@ -121,6 +121,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	m.gather = shuffle.NewGatherer(m.layout, b.Client, o.Name, log, m.partReduced)
 	m.gather.Runner = m.user.rt
 	m.gather.Fetched = b.Metrics.Bytes.WithLabelValues("in", "partial").Add
+	m.gather.Damaged = m.partialDamaged
 	s := b.Server
 	transport.Handle(s, protocol.MethodSubmitBegin, m.handleSubmitBegin)
 	transport.Handle(s, protocol.MethodSubmitUpload, m.handleUpload)
@@ -812,6 +813,28 @@ func (m *MapLB) rerunUngathered(node string) {
 	}
 }
 
+// partialDamaged runs again, in mode single, a map task whose partial failed its check as this
+// master fetched it (its holder's disk damaged it), if that attempt is still the task's output.
+func (m *MapLB) partialDamaged(id string, p int, pt protocol.Partial, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.jobs[id]
+	if !ok || j.state != protocol.StateRunning {
+		return
+	}
+	if ai, a, done := m.sched.Winner(id, pt.Task); !done || ai != pt.Attempt || a.Node != pt.Node {
+		return // already run again
+	}
+	delete(j.outputs, pt.Task)
+	if m.sched.Reopen(id, pt.Task, "its partial was damaged on "+pt.Node) {
+		m.Metrics.TasksRetried.WithLabelValues("map", "output damaged").Inc()
+		m.Log.Warn("a partial is damaged on its holder: its map task runs again", zap.String("job", id), zap.Int("task", pt.Task),
+			zap.String("holder", pt.Node), zap.Error(err))
+		m.changed(id)
+		m.dispatch()
+	}
+}
+
 // partReduced records a partition this master reduced (mode single).
 func (m *MapLB) partReduced(id string, p int, size int64, err error, _ bool) {
 	m.mu.Lock()
@@ -900,7 +923,7 @@ func (m *MapLB) handleReduceProgress(_ context.Context, r *protocol.ReduceProgre
 			}
 			j.dropped[t] = true
 		}
-		const why = "its output was lost with its node"
+		const why = "its output was lost with its node, or damaged on its disk"
 		reopened := false
 		if j.restore != nil {
 			// Recovered after a restart and not scheduled yet: the task

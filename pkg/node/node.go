@@ -21,6 +21,7 @@ import (
 	"github.com/dlbp/dlbp/pkg/blob"
 	"github.com/dlbp/dlbp/pkg/cluster"
 	"github.com/dlbp/dlbp/pkg/daemon"
+	"github.com/dlbp/dlbp/pkg/integrity"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/shuffle"
@@ -83,6 +84,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 	// node, synced there; with no other node it has this unsynced copy.)
 	n.gather.SyncAbove = protocol.InlineMax
 	n.gather.Fetched = b.Metrics.Bytes.WithLabelValues("in", "partial").Add
+	n.gather.Damaged = n.partialDamaged
 	s := b.Server
 	transport.Handle(s, protocol.MethodMapRun, n.handleRunMap)
 	transport.Handle(s, protocol.MethodMapCancel, n.handleCancelMap)
@@ -339,6 +341,7 @@ func (n *Node) mapTask(ctx context.Context, r *protocol.RunMap) ([]int64, error)
 func (n *Node) writePartials(r *protocol.RunMap, m job.Mapper) ([]int64, error) {
 	R := r.Spec.Reducers
 	files := make([]*os.File, R)
+	checked := make([]*integrity.Writer, R)
 	writers := make([]*job.RecordWriter, R)
 	defer func() {
 		for _, f := range files {
@@ -358,7 +361,8 @@ func (n *Node) writePartials(r *protocol.RunMap, m job.Mapper) ([]int64, error) 
 			return nil, err
 		}
 		files[p] = f
-		writers[p] = job.NewRecordWriter(f)
+		checked[p] = integrity.NewWriter(f)
+		writers[p] = job.NewRecordWriter(checked[p])
 	}
 	if err := m.Finish(writers); err != nil {
 		return nil, err
@@ -366,6 +370,9 @@ func (n *Node) writePartials(r *protocol.RunMap, m job.Mapper) ([]int64, error) 
 	sizes := make([]int64, R)
 	for p, w := range writers {
 		if err := w.Flush(); err != nil {
+			return nil, err
+		}
+		if err := checked[p].Close(); err != nil {
 			return nil, err
 		}
 		// Not synced: a node that restarts is a new run, whose map outputs
@@ -423,6 +430,17 @@ func (n *Node) partDone(jobID string, p int, size int64, err error, permanent bo
 	n.report(n.ctx, addr, protocol.MethodReduceDone, msg)
 }
 
+// partialDamaged tells reducelb that a partial this node fetched is damaged at its holder, so
+// that its map task runs again.
+func (n *Node) partialDamaged(jobID string, p int, pt protocol.Partial, err error) {
+	n.mu.Lock()
+	addr := n.reduceLB[jobID]
+	n.mu.Unlock()
+	n.report(n.ctx, addr, protocol.MethodPartialDamaged, &protocol.PartialDamaged{
+		Job: jobID, Partition: p, Task: pt.Task, Attempt: pt.Attempt, Holder: pt.Node, Node: n.Opts.Name, Reason: err.Error(),
+	})
+}
+
 // handleResultCopy copies a committed part from the reducer that wrote it,
 // so that the job's result survives the loss of that node, and reports the
 // copy to reducelb. Asking again while a copy runs is harmless.
@@ -473,7 +491,8 @@ func (n *Node) copyPart(ctx context.Context, r *protocol.ResultCopy) error {
 	// process or machine); the reducer synced the part it wrote, which
 	// guards against the loss of power to all.
 	size, err := shuffle.WriteFileAtomic(n.layout.ResultPath(r.Job, r.Partition), false, func(w io.Writer) error {
-		_, err := io.Copy(w, &shuffle.CountingReader{R: remote, Count: n.Metrics.Bytes.WithLabelValues("in", "result-copy").Add})
+		_, err := integrity.Copy(w, &shuffle.CountingReader{R: remote, Count: n.Metrics.Bytes.WithLabelValues("in", "result-copy").Add},
+			fmt.Sprintf("part %d of job %s on %s", r.Partition, r.Job, r.From))
 		return err
 	})
 	if err == nil && size != r.Size {

@@ -41,9 +41,11 @@ const (
 	MethodReduceAdd    = "reduce.add"    // ReduceWork → Empty
 	MethodReduceDone   = "reduce.done"   // ReduceDone → Empty
 	MethodReduceFailed = "reduce.failed" // ReduceFailed → Empty
-	MethodPartialRead  = "partial.read"  // PartialRead → Chunk
-	MethodResultCopy   = "result.copy"   // ResultCopy → Empty (reducelb → node)
-	MethodResultCopied = "result.copied" // ResultCopied → Empty (node → reducelb)
+	// PartialDamaged → Empty: a reducer found a partial damaged at its holder
+	MethodPartialDamaged = "partial.damaged"
+	MethodPartialRead    = "partial.read"  // PartialRead → Chunk
+	MethodResultCopy     = "result.copy"   // ResultCopy → Empty (reducelb → node)
+	MethodResultCopied   = "result.copied" // ResultCopied → Empty (node → reducelb)
 )
 
 // Empty is the request or reply of calls that carry nothing.
@@ -373,6 +375,19 @@ type ReduceFailed struct {
 	Reason    string `msgpack:"reason"`
 	Permanent bool   `msgpack:"permanent"`
 	User      bool   `msgpack:"user,omitempty"` // the user's reducer failed
+}
+
+// PartialDamaged reports that the partial of a map task's attempt failed its check as a reducer
+// fetched it from its holder (Holder's disk damaged it): reducelb drops that output and the
+// map task runs again.
+type PartialDamaged struct {
+	Job       string `msgpack:"job"`
+	Partition int    `msgpack:"p"`
+	Task      int    `msgpack:"task"`
+	Attempt   int    `msgpack:"attempt"`
+	Holder    string `msgpack:"holder"`
+	Node      string `msgpack:"node"` // the reducer that found it
+	Reason    string `msgpack:"reason"`
 }
 
 // BlobStat asks which of the named blobs (WebAssembly modules and --files,

@@ -122,6 +122,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*ReduceLB, e
 	transport.Handle(s, protocol.MethodMapDone, r.handleMapDone)
 	transport.Handle(s, protocol.MethodReduceDone, r.handleReduceDone)
 	transport.Handle(s, protocol.MethodReduceFailed, r.handleReduceFailed)
+	transport.Handle(s, protocol.MethodPartialDamaged, r.handlePartialDamaged)
 	transport.Handle(s, protocol.MethodResultCopied, r.handleResultCopied)
 	transport.Handle(s, protocol.MethodJobForget, r.handleForget)
 	return r, nil
@@ -450,6 +451,19 @@ func (r *ReduceLB) handleReduceFailed(_ context.Context, m *protocol.ReduceFaile
 	}
 	r.Log.Warn("reduce failed", zap.String("job", m.Job), zap.Int("partition", m.Partition), zap.String("node", m.Node), zap.String("reason", m.Reason))
 	r.carryOut(m.Job, r.sched.ReduceFailed(m.Job, m.Partition, m.Node, time.Now(), m.Reason, protocol.Fault(m.Permanent, m.User)))
+	return &protocol.Empty{}, nil
+}
+
+func (r *ReduceLB) handlePartialDamaged(_ context.Context, m *protocol.PartialDamaged) (*protocol.Empty, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.jobs[m.Job]; !ok {
+		return nil, transport.Errorf(transport.CodeNotFound, "unknown job %s", m.Job)
+	}
+	d := r.sched.OutputDamaged(m.Job, m.Task, m.Attempt, m.Holder)
+	r.Log.Warn("a partial is damaged on its holder", zap.String("job", m.Job), zap.Int("task", m.Task), zap.Int("attempt", m.Attempt),
+		zap.String("holder", m.Holder), zap.String("found_by", m.Node), zap.Bool("runs_again", len(d.Rerun) > 0), zap.String("reason", m.Reason))
+	r.carryOut(m.Job, d)
 	return &protocol.Empty{}, nil
 }
 

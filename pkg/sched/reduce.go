@@ -272,6 +272,21 @@ func (s *ReduceScheduler) ReduceFailed(job string, p int, node string, now time.
 	return s.repick(j, p, node, now, fmt.Sprintf("reducer %s failed", node))
 }
 
+// OutputDamaged drops the output of map task ti when it is still the attempt named (its
+// partial failed its check on its holder's disk) and returns the task in Rerun, for the map
+// side to run it again; the new output reaches the reducers as any other.
+func (s *ReduceScheduler) OutputDamaged(job string, ti, attempt int, holder string) ReduceDecisions {
+	j, ok := s.jobs[job]
+	if !ok || j.stopped || j.done == len(j.parts) {
+		return ReduceDecisions{}
+	}
+	if o, ok := j.outputs[ti]; !ok || o.Attempt != attempt || o.Node != holder {
+		return ReduceDecisions{} // already replaced (or never known)
+	}
+	delete(j.outputs, ti)
+	return ReduceDecisions{Rerun: []int{ti}}
+}
+
 // NodeDown handles a lost node: partitions it reduced get a new reducer
 // that gathers every partial again, and map outputs that lived only on it
 // are dropped and returned in Rerun, once per job, for the map side.

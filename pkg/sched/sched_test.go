@@ -592,3 +592,32 @@ func TestReduceRefreshAndPickCopy(t *testing.T) {
 		t.Errorf("PickCopy(a, tried b) = %q, want none (c drains)", to)
 	}
 }
+
+// TestReduceOutputDamaged: a map output reported damaged on its holder is dropped and its task
+// returned for a re-run, only while it is still the task's output; the re-run's output is
+// fetched by the reducer as any other.
+func TestReduceOutputDamaged(t *testing.T) {
+	s := NewReduceScheduler()
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
+	s.AddJob("j", 2, 1)
+	s.MapDone("j", MapOutput{Task: 0, Node: "a"}, at(1))
+	s.MapDone("j", MapOutput{Task: 1, Node: "b"}, at(2))
+	if d := s.OutputDamaged("j", 0, 1, "a"); len(d.Rerun) != 0 {
+		t.Fatalf("a report naming another attempt re-ran the task: %+v", d)
+	}
+	if d := s.OutputDamaged("j", 0, 0, "b"); len(d.Rerun) != 0 {
+		t.Fatalf("a report naming another holder re-ran the task: %+v", d)
+	}
+	d := s.OutputDamaged("j", 0, 0, "a")
+	if fmt.Sprint(d.Rerun) != "[0]" {
+		t.Fatalf("rerun %v, want [0]", d.Rerun)
+	}
+	if d := s.OutputDamaged("j", 0, 0, "a"); len(d.Rerun) != 0 {
+		t.Fatalf("a second report of the same output re-ran the task again: %+v", d)
+	}
+	d = s.MapDone("j", MapOutput{Task: 0, Attempt: 1, Node: "b"}, at(3))
+	if len(d.Fetches) != 1 || d.Fetches[0].Output.Attempt != 1 {
+		t.Fatalf("the re-run's output is not fetched: %+v", d)
+	}
+}

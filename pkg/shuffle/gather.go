@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dlbp/dlbp/pkg/integrity"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/transport"
@@ -45,6 +46,10 @@ type Gatherer struct {
 	SyncAbove int64
 	// Runner runs the reducers of user jobs; nil where none can run.
 	Runner job.Runner
+	// Damaged, when set, is told of a partial that failed its check as it was fetched, every
+	// try: its holder's copy is damaged and its map task must run again (the new output comes
+	// with a later Add).
+	Damaged func(job string, p int, pt protocol.Partial, err error)
 
 	mu    sync.Mutex
 	parts map[partKey]*gathering
@@ -57,18 +62,19 @@ type partKey struct {
 }
 
 type gathering struct {
-	spec     job.Spec
-	maps     int
-	have     map[int]bool
-	fetching map[int]context.CancelFunc // fetches in flight, by task
-	latest   map[int]protocol.Partial   // newest location heard of, per task
-	started  bool                       // reduce started
-	attempts int                        // reduces started here, for DLBP_ATTEMPT
-	reduced  bool                       // part committed
-	size     int64                      // of the committed part
-	news     time.Time                  // when an Add last named this partition
-	ctx      context.Context
-	cancel   context.CancelFunc
+	spec      job.Spec
+	maps      int
+	have      map[int]bool
+	fetching  map[int]context.CancelFunc // fetches in flight, by task
+	latest    map[int]protocol.Partial   // newest location heard of, per task
+	started   bool                       // reduce started
+	attempts  int                        // reduces started here, for DLBP_ATTEMPT
+	refetched int                        // gathered copies found damaged and fetched again
+	reduced   bool                       // part committed
+	size      int64                      // of the committed part
+	news      time.Time                  // when an Add last named this partition
+	ctx       context.Context
+	cancel    context.CancelFunc
 }
 
 // NewGatherer returns a gatherer that fetches with client, keeps files
@@ -202,6 +208,12 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 			zap.Int("task", pt.Task), zap.Int("attempt", pt.Attempt), zap.String("from", pt.Node), zap.Error(err))
 		if st.latest[pt.Task] != pt {
 			g.startFetch(k, st, pt.Task)
+		} else if integrity.IsCorrupt(err) && g.Damaged != nil {
+			g.wg.Add(1)
+			go func() {
+				defer g.wg.Done()
+				g.Damaged(k.job, k.p, pt, err)
+			}()
 		}
 		// Otherwise the holder is gone or broken: the map task runs again
 		// and its new location comes with a later Add.
@@ -215,17 +227,23 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial) error {
 	var src io.Reader
 	if pt.Node == g.self {
-		// A partial of this node's is linked, not copied: neither file
-		// changes once written.
+		// A partial of this node's is checked, then linked, not copied: neither file changes
+		// once written.
 		local := g.layout.PartialPath(k.job, pt.Task, pt.Attempt, k.p)
-		if err := linkFile(local, g.layout.GatherPath(k.job, k.p, pt.Task)); err == nil {
-			return nil
-		}
 		f, err := os.Open(local)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
+		if _, err := integrity.Copy(io.Discard, bufio.NewReaderSize(f, 32<<10), partialName(k, pt)); err != nil {
+			return err
+		}
+		if err := linkFile(local, g.layout.GatherPath(k.job, k.p, pt.Task)); err == nil {
+			return nil
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
 		src = f
 	} else {
 		remote := NewReader(ctx, g.client, pt.RPC, protocol.MethodPartialRead, -1, func(off int64) any {
@@ -238,7 +256,7 @@ func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial
 		src = &CountingReader{R: src, Count: g.Fetched}
 	}
 	_, err := WriteFileAtomic(g.layout.GatherPath(k.job, k.p, pt.Task), false, func(w io.Writer) error {
-		_, err := io.Copy(w, src)
+		_, err := integrity.Copy(w, src, partialName(k, pt))
 		return err
 	})
 	if err != nil {
@@ -261,6 +279,17 @@ func (g *Gatherer) reduce(k partKey, st *gathering) {
 		st.reduced, st.size = true, size
 	} else {
 		st.started = false // a later Add may try again
+	}
+	if t, ok := damagedTask(k, st.maps, err); ok && !cancelled && st.refetched < maxRefetches {
+		st.refetched++
+		// The copy went bad on this disk after it was fetched and checked: fetch it again
+		// (the holder's is checked as it comes), then reduce.
+		g.log.Warn("a gathered partial is damaged: fetching it again", zap.String("job", k.job), zap.Int("partition", k.p), zap.Int("task", t), zap.Error(err))
+		os.Remove(g.layout.GatherPath(k.job, k.p, t))
+		delete(st.have, t)
+		g.startFetch(k, st, t)
+		g.mu.Unlock()
+		return
 	}
 	g.mu.Unlock()
 	if cancelled {
@@ -292,15 +321,49 @@ func (g *Gatherer) reduceFiles(k partKey, st *gathering) (int64, error) {
 			return 0, err
 		}
 		defer f.Close()
-		inputs[t] = bufio.NewReaderSize(f, 32<<10)
+		inputs[t] = integrity.NewReader(bufio.NewReaderSize(f, 32<<10), gatheredName(k, t))
 	}
 	return writeFileAtomic(g.layout.ResultPath(k.job, k.p), g.SyncAbove, func(w io.Writer) error {
-		rw := job.NewRecordWriter(w)
+		cw := integrity.NewWriter(w)
+		rw := job.NewRecordWriter(cw)
 		if err := job.ReduceTask(&st.spec, env, inputs, rw); err != nil {
 			return err
 		}
-		return rw.Flush()
+		if err := rw.Flush(); err != nil {
+			return err
+		}
+		return cw.Close()
 	})
+}
+
+// maxRefetches bounds how often a partition's gathered copies are found damaged and fetched
+// again before its reduce fails here (a disk that damages whatever it holds): the partition
+// then goes to another reducer.
+const maxRefetches = 3
+
+// partialName names a partial being fetched, in errors.
+func partialName(k partKey, pt protocol.Partial) string {
+	return fmt.Sprintf("the partial of map task %d (attempt %d, partition %d) of job %s on %s", pt.Task, pt.Attempt, k.p, k.job, pt.Node)
+}
+
+// gatheredName names the gathered copy of task's partial, in errors; damagedTask finds the task
+// again in such an error.
+func gatheredName(k partKey, task int) string {
+	return fmt.Sprintf("the gathered copy of map task %d's partial (partition %d) of job %s", task, k.p, k.job)
+}
+
+// damagedTask returns the map task whose gathered copy err reports damaged.
+func damagedTask(k partKey, maps int, err error) (int, bool) {
+	var ce *integrity.CorruptError
+	if !errors.As(err, &ce) {
+		return 0, false
+	}
+	for t := 0; t < maps; t++ {
+		if ce.What == gatheredName(k, t) {
+			return t, true
+		}
+	}
+	return 0, false
 }
 
 // Has reports whether the partial of map task for partition p is here.

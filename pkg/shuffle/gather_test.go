@@ -1,6 +1,7 @@
 package shuffle
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/dlbp/dlbp/pkg/integrity"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/transport"
@@ -29,7 +31,7 @@ func TestGathererIgnoresStaleLocation(t *testing.T) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		return &protocol.Chunk{EOF: true}, nil // an empty partial: no records
+		return &protocol.Chunk{Data: emptyPartial(t), EOF: true}, nil // no records
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -65,6 +67,15 @@ func TestGathererIgnoresStaleLocation(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the partition was not reduced: the stale location replaced the live one")
 	}
+}
+
+// emptyPartial is a partial without records: an empty checked stream.
+func emptyPartial(t *testing.T) []byte {
+	var b bytes.Buffer
+	if err := integrity.NewWriter(&b).Close(); err != nil {
+		t.Error(err)
+	}
+	return b.Bytes()
 }
 
 // TestGathererExpire: a gathering no Add has named for longer than the idle time is dropped

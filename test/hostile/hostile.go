@@ -49,6 +49,7 @@ var (
 	ReduceLBMethods = []string{
 		protocol.MethodJobRegister, protocol.MethodMapDone, protocol.MethodReduceDone,
 		protocol.MethodReduceFailed, protocol.MethodJobForget, protocol.MethodResultCopied,
+		protocol.MethodPartialDamaged,
 	}
 	NodeMethods = []string{
 		protocol.MethodMapRun, protocol.MethodMapCancel, protocol.MethodPartialRead,
@@ -150,6 +151,7 @@ func Samples() []Sample {
 		{"ReduceDone", &protocol.ReduceDone{Job: FuzzJob, Partition: 0, Node: "nfuzz", RPC: Unroutable, Size: 1, End: now}},
 		{"ReduceDoneInline", &protocol.ReduceDone{Job: FuzzJob, Partition: 0, Node: "nfuzz", RPC: Unroutable, Size: 6, End: now, Inline: true, Data: []byte{5, 'h', 'e', 'l', 'l', 'o'}}},
 		{"ReduceFailed", &protocol.ReduceFailed{Job: FuzzJob, Partition: 0, Node: "nfuzz", Reason: "fuzz"}},
+		{"PartialDamaged", &protocol.PartialDamaged{Job: FuzzJob, Partition: 0, Task: 0, Attempt: 0, Holder: "nfuzz", Node: "nfuzz", Reason: "fuzz"}},
 		{"ResultCopy", &protocol.ResultCopy{Job: FuzzJob, Partition: 0, From: "nfuzz", FromRPC: Unroutable, Size: 1, ReduceLB: Unroutable}},
 		{"ResultCopied", &protocol.ResultCopied{Job: FuzzJob, Partition: 0, Node: "nfuzz", RPC: Unroutable, From: "nfuzz"}},
 		{"PartialRead", &protocol.PartialRead{Job: FuzzJob, Task: 0, Attempt: 0, Partition: 0, Offset: 0}},

@@ -1,0 +1,111 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dlbp/dlbp/internal/reference"
+	"github.com/dlbp/dlbp/internal/testcluster"
+	"github.com/dlbp/dlbp/pkg/integrity"
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/protocol"
+)
+
+// flipMiddle changes one byte in the middle of a file, its size unchanged: what a disk that
+// rots does.
+func flipMiddle(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x01
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDamagedPartIsNeverPrinted: after a wordcount succeeded, one byte in the middle of each
+// part file on its reducer's disk is changed (the first case, which printed a wrong
+// count with exit 0). The client reads the parts' copies instead and prints the exact output.
+// Once the copies are damaged too, the client fails with a message naming the part, and every
+// line it printed before is a line of the reference: no wrong count is ever printed.
+func TestDamagedPartIsNeverPrinted(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	paths := inputs(t)
+	var want bytes.Buffer
+	if err := reference.WordCount(paths, &want); err != nil {
+		t.Fatal(err)
+	}
+	cl := c.Client("dlbp")
+	st, got := run(t, cl, job.Spec{Job: "wordcount", Reducers: 2}, 64<<10, paths)
+	if st.State != protocol.StateSucceeded {
+		t.Fatalf("job %s: %s", st.State, st.Error)
+	}
+	firstDiff(t, got, want.Bytes())
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	testcluster.WaitFor(t, 30*time.Second, "both parts copied", func() bool {
+		s, err := cl.Status(ctx, st.ID)
+		if err != nil {
+			return false
+		}
+		st = s
+		copied := 0
+		for _, loc := range s.Parts {
+			if loc.Inline {
+				t.Fatalf("part %d is inline (%d bytes): the test needs parts kept on the nodes' disks", loc.Partition, loc.Size)
+			}
+			if loc.Copy != "" {
+				copied++
+			}
+		}
+		return copied == st.Partitions
+	})
+	dirOf := map[string]string{}
+	for _, nd := range c.Nodes {
+		dirOf[nd.Opts.Name] = nd.Opts.DataDir
+	}
+	partFile := func(node string, p int) string {
+		return filepath.Join(dirOf[node], "results", st.ID, fmt.Sprintf("part-%05d", p))
+	}
+
+	for _, loc := range st.Parts {
+		flipMiddle(t, partFile(loc.Node, loc.Partition))
+	}
+	var out bytes.Buffer
+	if err := cl.WriteResult(ctx, st, &out); err != nil {
+		t.Fatalf("with the reducers' files damaged, the copies were not used: %v", err)
+	}
+	firstDiff(t, out.Bytes(), want.Bytes())
+
+	for _, loc := range st.Parts {
+		flipMiddle(t, partFile(loc.Copy, loc.Partition))
+	}
+	out.Reset()
+	err := cl.WriteResult(ctx, st, &out)
+	if !integrity.IsCorrupt(err) && (err == nil || !strings.Contains(err.Error(), "damaged")) {
+		t.Fatalf("with every copy damaged: error %v, want one saying the part is damaged", err)
+	}
+	if !strings.Contains(err.Error(), "part ") || !strings.Contains(err.Error(), st.ID) {
+		t.Errorf("the error %q does not name the part and the job", err)
+	}
+	t.Logf("with every copy damaged: %v", err)
+	lines := map[string]bool{}
+	for _, l := range strings.SplitAfter(want.String(), "\n") {
+		lines[l] = true
+	}
+	printed := strings.SplitAfter(out.String(), "\n")
+	for _, l := range printed[:len(printed)-1] { // the last may be cut short by the failure
+		if !lines[l] {
+			t.Fatalf("printed %q, which is not a line of the reference", l)
+		}
+	}
+}
