@@ -165,7 +165,7 @@ func (c *Client) upload(ctx context.Context, id string, doc int, in Input) error
 		if n > 0 {
 			inFlight++
 			go func(chunk []byte, off int64) {
-				err := c.call(ctx, protocol.MethodSubmitUpload, &protocol.Upload{Job: id, Doc: doc, Offset: off, Data: chunk}, nil)
+				err := c.call(ctx, protocol.MethodSubmitUpload, &protocol.Upload{Job: id, Doc: doc, Offset: off, Data: chunk, Sum: integrity.Sum(chunk)}, nil)
 				free <- chunk[:cap(chunk)]
 				done <- err
 			}(buf[:n], off)

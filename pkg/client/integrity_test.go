@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dlbp/dlbp/internal/corpus"
 	"github.com/dlbp/dlbp/internal/reference"
 	"github.com/dlbp/dlbp/internal/testcluster"
+	"github.com/dlbp/dlbp/pkg/client"
 	"github.com/dlbp/dlbp/pkg/integrity"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
@@ -31,20 +33,30 @@ func flipMiddle(t *testing.T, path string) {
 	}
 }
 
-// TestDamagedPartIsNeverPrinted: after a wordcount succeeded, one byte in the middle of each
-// part file on its reducer's disk is changed (the first case, which printed a wrong
+// TestDamagedPartIsNeverPrinted: after a sort succeeded, one byte in the middle of each part
+// file on its reducer's disk is changed (the first case: a wordcount printed a wrong
 // count with exit 0). The client reads the parts' copies instead and prints the exact output.
 // Once the copies are damaged too, the client fails with a message naming the part, and every
-// line it printed before is a line of the reference: no wrong count is ever printed.
+// line it printed before is a line of the reference: nothing damaged is ever printed. (Sort:
+// its parts are as large as its input, so they are kept on the nodes' disks, not inline.)
 func TestDamagedPartIsNeverPrinted(t *testing.T) {
 	c := testcluster.Start(t, 3)
-	paths := inputs(t)
+	text := filepath.Join(t.TempDir(), "text.txt")
+	f, err := os.Create(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := corpus.Generate(f, 1<<20, 7); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	paths := []string{text}
 	var want bytes.Buffer
-	if err := reference.WordCount(paths, &want); err != nil {
+	if err := reference.Sort(paths, &want); err != nil {
 		t.Fatal(err)
 	}
 	cl := c.Client("dlbp")
-	st, got := run(t, cl, job.Spec{Job: "wordcount", Reducers: 2}, 64<<10, paths)
+	st, got := run(t, cl, job.Spec{Job: "sort", Reducers: 2}, 64<<10, paths)
 	if st.State != protocol.StateSucceeded {
 		t.Fatalf("job %s: %s", st.State, st.Error)
 	}
@@ -90,7 +102,7 @@ func TestDamagedPartIsNeverPrinted(t *testing.T) {
 		flipMiddle(t, partFile(loc.Copy, loc.Partition))
 	}
 	out.Reset()
-	err := cl.WriteResult(ctx, st, &out)
+	err = cl.WriteResult(ctx, st, &out)
 	if !integrity.IsCorrupt(err) && (err == nil || !strings.Contains(err.Error(), "damaged")) {
 		t.Fatalf("with every copy damaged: error %v, want one saying the part is damaged", err)
 	}
@@ -107,5 +119,47 @@ func TestDamagedPartIsNeverPrinted(t *testing.T) {
 		if !lines[l] {
 			t.Fatalf("printed %q, which is not a line of the reference", l)
 		}
+	}
+}
+
+// TestDamagedInputFailsTheJob: a byte of a job's stored input changed on maplb's disk after the
+// job was accepted (the second case, which gave a wrong count with exit 0) is found as
+// the map task reads it: the input has no other copy, so the job fails with a message naming
+// the document, in both modes.
+func TestDamagedInputFailsTheJob(t *testing.T) {
+	c := testcluster.Start(t, 0) // no node yet: the accepted job waits, its input untouched
+	paths := inputs(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i, mode := range []string{"dlbp", "single"} {
+		cl := c.Client(mode)
+		in, err := client.FileInputs(paths[:1], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := cl.Submit(ctx, job.Spec{Job: "wordcount", Reducers: 2}, 64<<10, in)
+		if err != nil {
+			t.Fatalf("mode %s: submit: %v", mode, err)
+		}
+		lb := c.MapLB
+		if mode == "single" {
+			lb = c.Single
+		}
+		docs, err := filepath.Glob(filepath.Join(lb.Opts.DataDir, "*", st.ID, "input", "doc-00000"))
+		if err != nil || len(docs) != 1 {
+			t.Fatalf("mode %s: the stored document of job %s: %v %v", mode, st.ID, docs, err)
+		}
+		flipMiddle(t, docs[0])
+		if i == 0 {
+			c.AddNode("node1")
+		}
+		st, err = cl.Wait(ctx, st.ID, nil)
+		if err != nil {
+			t.Fatalf("mode %s: wait: %v", mode, err)
+		}
+		if st.State != protocol.StateFailed || !strings.Contains(st.Error, "document 0") || !strings.Contains(st.Error, "damaged") {
+			t.Fatalf("mode %s: job %s: %q, want it failed naming the damaged document", mode, st.State, st.Error)
+		}
+		t.Logf("mode %s: %s", mode, st.Error)
 	}
 }

@@ -56,6 +56,10 @@ type mjob struct {
 	files    []*os.File
 	sizes    []int64
 	cutters  []*job.Cutter
+	upSums   []*docSums // the block checksums of what arrived (input.go)
+
+	sumMu sync.Mutex
+	sums  map[int][]uint32 // block checksums of the stored documents, read once (input.go)
 }
 
 func newJob(id string, spec job.Spec, mode sched.Mode, dir string, splitSize int64) (*mjob, error) {
@@ -64,7 +68,7 @@ func newJob(id string, spec job.Spec, mode sched.Mode, dir string, splitSize int
 		state: stateUploading, submitted: time.Now(), touched: time.Now(), change: make(chan struct{}),
 		outputs: map[int]protocol.Partial{},
 		files:   make([]*os.File, len(spec.Docs)), sizes: make([]int64, len(spec.Docs)),
-		cutters: make([]*job.Cutter, len(spec.Docs)),
+		cutters: make([]*job.Cutter, len(spec.Docs)), upSums: make([]*docSums, len(spec.Docs)),
 	}
 	if len(spec.Docs) > 0 {
 		if err := os.MkdirAll(j.inputDir(), 0o755); err != nil {
@@ -79,6 +83,7 @@ func newJob(id string, spec job.Spec, mode sched.Mode, dir string, splitSize int
 		}
 		j.files[i] = f
 		j.cutters[i] = job.NewCutter(i, splitSize)
+		j.upSums[i] = &docSums{}
 	}
 	return j, nil
 }
@@ -134,6 +139,7 @@ func (j *mjob) upload(ctx context.Context, doc int, off int64, data []byte) erro
 		return fmt.Errorf("storing input of job %s: %w", j.id, err)
 	}
 	j.cutters[doc].Write(data)
+	j.upSums[doc].add(data)
 	j.sizes[doc] += int64(len(data))
 	j.uploaded += int64(len(data))
 	j.touched = time.Now()
@@ -151,6 +157,9 @@ func (j *mjob) commit(n int) error {
 			return fmt.Errorf("storing input of job %s: %w", j.id, err)
 		}
 		if err := f.Close(); err != nil {
+			return fmt.Errorf("storing input of job %s: %w", j.id, err)
+		}
+		if err := j.writeSums(i); err != nil {
 			return fmt.Errorf("storing input of job %s: %w", j.id, err)
 		}
 		j.files[i] = nil

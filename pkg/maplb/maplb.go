@@ -24,6 +24,7 @@ import (
 
 	"github.com/dlbp/dlbp/pkg/cluster"
 	"github.com/dlbp/dlbp/pkg/daemon"
+	"github.com/dlbp/dlbp/pkg/integrity"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/sched"
@@ -541,6 +542,9 @@ func (m *MapLB) handleUpload(ctx context.Context, r *protocol.Upload) (*protocol
 	if err != nil {
 		return nil, err
 	}
+	if err := checkUpload(r); err != nil {
+		return nil, err
+	}
 	if err := j.upload(ctx, r.Doc, r.Offset, r.Data); err != nil {
 		return nil, err
 	}
@@ -724,7 +728,17 @@ func (m *MapLB) handleInputRead(_ context.Context, r *protocol.InputRead) (*prot
 	if !ok || r.Doc < 0 || r.Doc >= len(j.spec.Docs) {
 		return nil, transport.Errorf(transport.CodeNotFound, "no input %d of job %s", r.Doc, r.Job)
 	}
-	c, err := shuffle.ReadRange(j.docPath(r.Doc), r.Offset, r.Length, 0)
+	c, err := j.readInput(r.Doc, r.Offset, r.Length)
+	if integrity.IsCorrupt(err) {
+		// The input has no other copy: the job cannot give a right answer.
+		m.Log.Error("stored input is damaged", zap.String("job", j.id), zap.Int("doc", r.Doc), zap.Error(err))
+		m.mu.Lock()
+		if !protocol.Terminal(j.state) {
+			m.endJob(j, protocol.StateFailed, err.Error())
+		}
+		m.mu.Unlock()
+		return nil, transport.Errorf(transport.CodeBadRequest, "%v", err)
+	}
 	if err == nil {
 		m.Metrics.Bytes.WithLabelValues("out", "input").Add(float64(len(c.Data)))
 	}

@@ -56,6 +56,10 @@ type Empty struct{}
 type Chunk struct {
 	Data []byte `msgpack:"d"`
 	EOF  bool   `msgpack:"eof"`
+	// Summed says Sum is the CRC32C of Data (input chunks, checked by maplb against what the
+	// client uploaded before they are sent): the reader checks it.
+	Summed bool   `msgpack:"summed,omitempty"`
+	Sum    uint32 `msgpack:"sum,omitempty"`
 }
 
 // SubmitBegin opens a job: its spec, and the total input size when known
@@ -82,6 +86,9 @@ type Upload struct {
 	Doc    int    `msgpack:"doc"`
 	Offset int64  `msgpack:"off"`
 	Data   []byte `msgpack:"data"`
+	// Sum is the CRC32C of Data, made by the client as it read its file: the checksum that
+	// goes with the input from there to every map task that reads it.
+	Sum uint32 `msgpack:"sum"`
 }
 
 // Commit ends the upload; the job is then accepted.

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/dlbp/dlbp/pkg/integrity"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/transport"
 )
@@ -212,6 +213,8 @@ func (r *Reader) fetch(ctx context.Context, c *transport.Client, addr, method st
 			f.err = k.err
 		case len(k.chunk.Data) == 0 && !k.chunk.EOF:
 			f.err = fmt.Errorf("%s %s: empty chunk at offset %d", addr, method, k.off)
+		case k.chunk.Summed && integrity.Sum(k.chunk.Data) != k.chunk.Sum:
+			f.err = &integrity.CorruptError{What: fmt.Sprintf("the chunk %s sent by %s", method, addr), Offset: k.off, Reason: "checksum mismatch on the way"}
 		default:
 			f.data = k.chunk.Data
 		}

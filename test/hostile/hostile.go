@@ -29,6 +29,7 @@ import (
 	"github.com/dlbp/dlbp/internal/reference"
 	"github.com/dlbp/dlbp/internal/testcluster"
 	"github.com/dlbp/dlbp/pkg/client"
+	"github.com/dlbp/dlbp/pkg/integrity"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/sched"
@@ -119,7 +120,7 @@ func Samples() []Sample {
 		{"BlobStatReply", &protocol.BlobStatReply{Missing: []string{FuzzDigest}}},
 		{"BlobPut", &protocol.BlobPut{Digest: FuzzDigest, Offset: 0, Data: []byte("\x00asm"), Last: true, Size: 4}},
 		{"BlobRead", &protocol.BlobRead{Digest: FuzzDigest, Offset: 0}},
-		{"Upload", &protocol.Upload{Job: FuzzJob, Doc: 0, Offset: 0, Data: []byte("hello world\n")}},
+		{"Upload", &protocol.Upload{Job: FuzzJob, Doc: 0, Offset: 0, Data: []byte("hello world\n"), Sum: integrity.Sum([]byte("hello world\n"))}},
 		{"Commit", &protocol.Commit{Job: FuzzJob}},
 		{"JobRef", &protocol.JobRef{Job: FuzzJob}},
 		{"Wait", &protocol.Wait{Job: FuzzJob, Timeout: 10 * time.Millisecond}},
