@@ -59,6 +59,7 @@ type MapLB struct {
 	active       map[string]*mjob              // the jobs not finished: uploading, queued or running
 	order        []string                      // job ids, oldest first
 	gone         map[string]time.Time          // expired job ids → when they expired
+	droppedUp    map[string]droppedUpload      // uploads dropped lately → why (for their chunks still coming)
 	lostNodes    map[string]lostNode           // nodes that left lately, for the dashboard
 	leaves       *daemon.Leaves                // departures waiting out their grace period
 	bootOf       map[string]string             // node name → the Boot of the run seen last
@@ -92,7 +93,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	m := &MapLB{
 		Base: b, mode: mode, layout: shuffle.Layout{Dir: o.DataDir},
 		sched: sched.NewMapScheduler(mode),
-		jobs:  map[string]*mjob{}, active: map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, deadBoot: map[string]string{}, lostAttempts: map[string][]sched.AttemptRef{}, reduceLBBoot: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{},
+		jobs:  map[string]*mjob{}, active: map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, deadBoot: map[string]string{}, lostAttempts: map[string][]sched.AttemptRef{}, reduceLBBoot: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{}, droppedUp: map[string]droppedUpload{},
 		db: db, dirty: map[string]bool{}, persistKick: make(chan struct{}, 1),
 	}
 	if err := m.load(); err != nil {
@@ -315,16 +316,34 @@ func (m *MapLB) giveUpStalled(now time.Time) {
 	}
 }
 
+// dropUpload forgets a job whose upload will not finish, and removes what it stored. m.mu is
+// held.
+func (m *MapLB) dropUpload(j *mjob, why string) {
+	m.Log.Warn("upload dropped", zap.String("job", j.id), zap.String("why", why))
+	j.closeUploads()
+	os.RemoveAll(j.dir)
+	delete(m.jobs, j.id)
+	delete(m.active, j.id)
+	m.droppedUp[j.id] = droppedUpload{why: why, at: time.Now()}
+}
+
+// droppedUpload is why an upload was dropped, told to the chunks that were on their way.
+type droppedUpload struct {
+	why string
+	at  time.Time
+}
+
 // expire forgets jobs that finished more than the result TTL ago, with
 // their results, wherever those are. m.mu is held.
 func (m *MapLB) expire(now time.Time) {
-	for id, j := range m.active {
+	for _, j := range m.active {
 		if j.state == stateUploading && now.Sub(j.idleSince()) > uploadIdle {
-			m.Log.Warn("upload abandoned", zap.String("job", id), zap.Duration("idle", now.Sub(j.idleSince())))
-			j.closeUploads()
-			os.RemoveAll(j.dir)
-			delete(m.jobs, id)
-			delete(m.active, id)
+			m.dropUpload(j, fmt.Sprintf("abandoned: no chunk for %s", now.Sub(j.idleSince()).Round(time.Second)))
+		}
+	}
+	for id, d := range m.droppedUp {
+		if now.Sub(d.at) > uploadIdle {
+			delete(m.droppedUp, id)
 		}
 	}
 	keep := m.order[:0]
@@ -528,6 +547,9 @@ func (m *MapLB) uploading(id string) (*mjob, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	j, ok := m.jobs[id]
+	if d, dropped := m.droppedUp[id]; !ok && dropped {
+		return nil, transport.Errorf(transport.CodeBadRequest, "job %s was refused: %s", id, d.why)
+	}
 	if !ok {
 		return nil, transport.Errorf(transport.CodeNotFound, "no job %s", id)
 	}
@@ -546,6 +568,15 @@ func (m *MapLB) handleUpload(ctx context.Context, r *protocol.Upload) (*protocol
 		return nil, err
 	}
 	if err := j.upload(ctx, r.Doc, r.Offset, r.Data); err != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if transport.CodeOf(err) == "" && m.jobs[j.id] == j && j.state == stateUploading {
+			// Not the client's mistake: the disk refused (full, or failing). What the job
+			// stored goes at once, so that the space is there for the next job.
+			m.dropUpload(j, err.Error())
+		} else if d, dropped := m.droppedUp[j.id]; dropped {
+			err = transport.Errorf(transport.CodeBadRequest, "job %s was refused: %s", j.id, d.why) // while this chunk waited
+		}
 		return nil, err
 	}
 	m.Metrics.Bytes.WithLabelValues("in", "input").Add(float64(len(r.Data)))

@@ -1,0 +1,80 @@
+package client_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dlbp/dlbp/internal/corpus"
+	"github.com/dlbp/dlbp/internal/testcluster"
+	"github.com/dlbp/dlbp/pkg/client"
+	"github.com/dlbp/dlbp/pkg/daemon"
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/protocol"
+)
+
+// freeBytes is the space left on the filesystem of dir.
+func freeBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize)
+}
+
+// TestMapLBDiskFullKeepsServing: maplb's data directory is on a 12 MiB filesystem; a 24 MB
+// upload is refused with "no space left on device", what it stored is removed at once (the
+// issue's fourth case left it there, and every later job failed to save itself), and the next
+// job succeeds.
+func TestMapLBDiskFullKeepsServing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs as maplb's data directory")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=12m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) }) // after the cluster stopped
+	c := testcluster.StartWith(t, 1, func(o *daemon.Options) {
+		if o.Name == "maplb" {
+			o.DataDir = filepath.Join(dir, "maplb")
+		}
+	})
+	big := filepath.Join(t.TempDir(), "big.txt")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := corpus.Generate(f, 24<<20, 3); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cl := c.Client("dlbp")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	free := freeBytes(t, dir)
+	in, err := client.FileInputs([]string{big}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cl.Submit(ctx, job.Spec{Job: "wordcount", Reducers: 1}, 0, in)
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("a 24 MB upload to a 12 MiB disk: %v, want no space left on device", err)
+	}
+	t.Logf("refused: %v", err)
+	if docs, _ := filepath.Glob(filepath.Join(dir, "maplb", "*", "*", "input", "doc-*")); len(docs) > 0 {
+		t.Errorf("the refused upload left %v", docs)
+	}
+	if now := freeBytes(t, dir); now < free-(1<<20) {
+		t.Errorf("%d bytes free after the refused upload, %d before", now, free)
+	}
+	st, got := run(t, cl, job.Spec{Job: "sum", Reducers: 1, Params: map[string]string{"range": "1..1000"}}, 0, nil)
+	if st.State != protocol.StateSucceeded || strings.TrimSpace(string(got)) != "500500" {
+		t.Fatalf("the next job: %s %q: %q", st.State, st.Error, got)
+	}
+}
