@@ -9,6 +9,7 @@ import (
 
 	"github.com/dlbp/dlbp/pkg/integrity"
 	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/shuffle"
 	"github.com/dlbp/dlbp/pkg/transport"
 )
 
@@ -124,19 +125,11 @@ func (j *mjob) readInput(doc int, off, length int64) (*protocol.Chunk, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(j.docPath(doc))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, transport.Errorf(transport.CodeNotFound, "no input %d of job %s", doc, j.id)
-	}
+	f, size, err := shuffle.OpenData(j.docPath(doc))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	size := fi.Size()
 	n := min(int64(protocol.ChunkSize), length, max(size-off, 0))
 	// Read the whole blocks the range touches, so that each can be checked.
 	from, to := off, off+n

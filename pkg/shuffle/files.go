@@ -70,19 +70,30 @@ func (l Layout) ForgetResults(job string) error {
 // ReadChunk returns up to protocol.ChunkSize bytes of path from off; a
 // missing file is a not_found error.
 func ReadChunk(path string, off int64) (*protocol.Chunk, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, transport.Errorf(transport.CodeNotFound, "%s: no such data", filepath.Base(path))
-	}
+	f, size, err := OpenData(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	return readChunkAt(f, off, max(size-off, 0))
+}
+
+// OpenData opens a file a daemon serves and returns it with its size; a missing file is a
+// not_found error.
+func OpenData(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, transport.Errorf(transport.CodeNotFound, "%s: no such data", filepath.Base(path))
+	}
+	if err != nil {
+		return nil, 0, err
+	}
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		f.Close()
+		return nil, 0, err
 	}
-	return readChunkAt(f, off, max(fi.Size()-off, 0))
+	return f, fi.Size(), nil
 }
 
 // readChunkAt reads up to ChunkSize bytes (and at most limit when ≥ 0) at off.
@@ -109,10 +120,7 @@ func ReadRange(path string, start, length, off int64) (*protocol.Chunk, error) {
 	if off > length {
 		return nil, transport.Errorf(transport.CodeBadRequest, "offset %d past range of %d bytes", off, length)
 	}
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, transport.Errorf(transport.CodeNotFound, "%s: no such data", filepath.Base(path))
-	}
+	f, _, err := OpenData(path)
 	if err != nil {
 		return nil, err
 	}
