@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/store"
 )
 
 // ErrNotFound is returned for a blob the store does not hold.
@@ -135,7 +136,7 @@ func (s *Store) keep(tmp, digest string) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(s.dir)
+	return store.SyncDir(s.dir)
 }
 
 // Fetch makes the blob local, reading it with open (from offset 0) when it is not here, and
@@ -217,14 +218,4 @@ func FileDigest(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -6,7 +6,9 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +60,37 @@ func (c *Client) call(ctx context.Context, method string, req, resp any) error {
 	return c.rpc.Call(ctx, c.LB, method, req, resp)
 }
 
+// callAgain is call for an idempotent request: sent again, a few times, when the connection
+// was lost before the answer came (the answer may have been lost, not the request).
+func (c *Client) callAgain(ctx context.Context, method string, req, resp any) error {
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = c.call(ctx, method, req, resp); !retriable(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-time.After(time.Duration(100<<try) * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		}
+	}
+	return err
+}
+
+// retriable reports whether a call failed on the way (the connection), not by the answer of
+// the peer or of the caller's context.
+func retriable(err error) bool {
+	var re *transport.RemoteError
+	return err != nil && !errors.As(err, &re) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// newSubmitKey returns a random key that names one submission (SubmitBegin.Key).
+func newSubmitKey() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // Input is one document to upload: its name as the user typed it, and how
 // to read it. Size is -1 when unknown (standard input).
 type Input struct {
@@ -107,7 +140,8 @@ func (c *Client) Submit(ctx context.Context, spec job.Spec, splitSize int64, inp
 		}
 	}
 	var begin protocol.SubmitBeginReply
-	if err := c.call(ctx, protocol.MethodSubmitBegin, &protocol.SubmitBegin{Spec: spec, SplitSize: splitSize, SizeHint: hint, Commit: len(inputs) == 0}, &begin); err != nil {
+	req := &protocol.SubmitBegin{Spec: spec, SplitSize: splitSize, SizeHint: hint, Commit: len(inputs) == 0, Key: newSubmitKey()}
+	if err := c.callAgain(ctx, protocol.MethodSubmitBegin, req, &begin); err != nil {
 		return nil, err
 	}
 	if begin.Status != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/sched"
+	"github.com/dlbp/dlbp/pkg/store"
 	"github.com/dlbp/dlbp/pkg/transport"
 )
 
@@ -28,6 +29,7 @@ type mjob struct {
 	dir       string
 	splitSize int64
 	client    string // host the job came from
+	key       string // SubmitBegin.Key of the submission that opened it
 	maxInput  int64  // input bytes the job may upload
 
 	state      string
@@ -165,6 +167,15 @@ func (j *mjob) commit(n int) error {
 		j.files[i] = nil
 		j.tasks = append(j.tasks, j.cutters[i].Close()...)
 		j.inputBytes += j.sizes[i]
+	}
+	if len(j.files) > 0 {
+		// The documents' names, and the job's directory, are durable once their directories
+		// are synced.
+		for _, dir := range []string{j.inputDir(), j.dir, filepath.Dir(j.dir)} {
+			if err := store.SyncDir(dir); err != nil {
+				return fmt.Errorf("storing input of job %s: %w", j.id, err)
+			}
+		}
 	}
 	if len(j.spec.Docs) == 0 {
 		jb, err := job.Lookup(j.spec.Job)

@@ -59,6 +59,7 @@ type MapLB struct {
 	active       map[string]*mjob              // the jobs not finished: uploading, queued or running
 	order        []string                      // job ids, oldest first
 	gone         map[string]time.Time          // expired job ids → when they expired
+	beginKeys    map[string]string             // SubmitBegin.Key → the job it opened, while the job is known
 	droppedUp    map[string]droppedUpload      // uploads dropped lately → why (for their chunks still coming)
 	lostNodes    map[string]lostNode           // nodes that left lately, for the dashboard
 	leaves       *daemon.Leaves                // departures waiting out their grace period
@@ -85,7 +86,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(filepath.Join(o.DataDir, "maplb.db"))
+	db, err := store.Open(filepath.Join(o.DataDir, storeFile))
 	if err != nil {
 		b.Stop(context.Background())
 		return nil, err
@@ -93,7 +94,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 	m := &MapLB{
 		Base: b, mode: mode, layout: shuffle.Layout{Dir: o.DataDir},
 		sched: sched.NewMapScheduler(mode),
-		jobs:  map[string]*mjob{}, active: map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, deadBoot: map[string]string{}, lostAttempts: map[string][]sched.AttemptRef{}, reduceLBBoot: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{}, droppedUp: map[string]droppedUpload{},
+		jobs:  map[string]*mjob{}, active: map[string]*mjob{}, rpcOf: map[string]string{}, leaves: daemon.NewLeaves(o.LeaveGrace), bootOf: map[string]string{}, deadBoot: map[string]string{}, lostAttempts: map[string][]sched.AttemptRef{}, reduceLBBoot: map[string]string{}, gone: map[string]time.Time{}, lostNodes: map[string]lostNode{}, droppedUp: map[string]droppedUpload{}, beginKeys: map[string]string{},
 		db: db, dirty: map[string]bool{}, persistKick: make(chan struct{}, 1),
 	}
 	if err := m.load(); err != nil {
@@ -324,6 +325,7 @@ func (m *MapLB) dropUpload(j *mjob, why string) {
 	os.RemoveAll(j.dir)
 	delete(m.jobs, j.id)
 	delete(m.active, j.id)
+	delete(m.beginKeys, j.key)
 	m.droppedUp[j.id] = droppedUpload{why: why, at: time.Now()}
 }
 
@@ -354,6 +356,7 @@ func (m *MapLB) expire(now time.Time) {
 			continue
 		}
 		delete(m.jobs, id)
+		delete(m.beginKeys, j.key)
 		m.gone[id] = now
 		m.dirty[id] = true // no record: the persister deletes it
 		m.Log.Info("job expired", zap.String("job", id))
@@ -475,8 +478,20 @@ func (m *MapLB) handleSubmitBegin(ctx context.Context, r *protocol.SubmitBegin) 
 		return nil, transport.Errorf(transport.CodeBadRequest, "%d bytes of input: this cluster takes at most %d per job (--max-job-input)", r.SizeHint, m.Opts.MaxJobBytes)
 	}
 	client := transport.RemoteHost(ctx)
+	if len(r.Key) > maxKeyBytes {
+		return nil, transport.Errorf(transport.CodeBadRequest, "submit key of %d bytes: at most %d", len(r.Key), maxKeyBytes)
+	}
 	id := newJobID()
 	m.mu.Lock()
+	if j := m.jobs[m.beginKeys[r.Key]]; r.Key != "" && j != nil {
+		// The same submission again (its answer was lost): the same job.
+		reply := &protocol.SubmitBeginReply{Job: j.id}
+		if j.state != stateUploading {
+			reply.Status = m.status(j)
+		}
+		m.mu.Unlock()
+		return reply, nil
+	}
 	if n := m.unfinishedJobsOf(client); n >= m.Opts.MaxClientJobs {
 		m.mu.Unlock()
 		return nil, transport.Errorf(transport.CodeBusy, "client %s has %d unfinished jobs, the most allowed (--max-client-jobs): wait for some to finish", client, n)
@@ -487,10 +502,20 @@ func (m *MapLB) handleSubmitBegin(ctx context.Context, r *protocol.SubmitBegin) 
 	if err != nil {
 		return nil, err
 	}
-	j.client, j.maxInput = client, m.Opts.MaxJobBytes
+	j.client, j.maxInput, j.key = client, m.Opts.MaxJobBytes, r.Key
 	m.mu.Lock()
+	if other := m.jobs[m.beginKeys[r.Key]]; r.Key != "" && other != nil {
+		// The same submission arrived twice at once: the first one is the job.
+		m.mu.Unlock()
+		j.closeUploads()
+		os.RemoveAll(j.dir)
+		return &protocol.SubmitBeginReply{Job: other.id}, nil
+	}
 	m.jobs[id] = j
 	m.active[id] = j
+	if r.Key != "" {
+		m.beginKeys[r.Key] = id
+	}
 	m.mu.Unlock()
 	m.Log.Info("job submitted", zap.String("job", id), zap.String("kind", spec.Job), zap.Int("docs", len(spec.Docs)), zap.Int("partitions", spec.Reducers), zap.Int64("split", split))
 	if r.Commit && len(spec.Docs) == 0 {
@@ -507,6 +532,7 @@ func (m *MapLB) handleSubmitBegin(ctx context.Context, r *protocol.SubmitBegin) 
 // Limits on a job spec, so that a client cannot make maplb hold or store
 // arbitrary amounts of metadata.
 const (
+	maxKeyBytes   = 64
 	maxDocs       = 100000
 	maxNameBytes  = 4096
 	maxParamBytes = 64 << 10
@@ -604,21 +630,20 @@ func (m *MapLB) commit(j *mjob) (*protocol.JobStatus, error) {
 		m.mu.Unlock()
 		return nil, transport.Errorf(transport.CodeBadRequest, "%v", err)
 	}
-	m.mu.Lock()
-	j.state = protocol.StateQueued
-	m.mu.Unlock()
 	// The job is accepted once its record is on disk: from here on no crash
-	// loses it.
-	if err := m.persistNow(j); err != nil {
+	// loses it. It is queued only then (a job queued first could start, and
+	// leave tasks in the scheduler, before a save that fails drops it).
+	if err := m.persistNow(j, protocol.StateQueued); err != nil {
 		m.mu.Lock()
-		j.state = stateUploading
 		delete(m.jobs, j.id)
 		delete(m.active, j.id)
+		delete(m.beginKeys, j.key)
 		m.mu.Unlock()
 		os.RemoveAll(j.dir)
 		return nil, fmt.Errorf("saving job %s: %w", j.id, err)
 	}
 	m.mu.Lock()
+	j.state = protocol.StateQueued
 	m.order = append(m.order, j.id)
 	m.changed(j.id)
 	m.mu.Unlock()

@@ -3,6 +3,7 @@ package maplb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,11 +15,15 @@ import (
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/sched"
+	"github.com/dlbp/dlbp/pkg/store"
 	"github.com/dlbp/dlbp/pkg/transport"
 )
 
 // bucketJobs holds one jobRecord per accepted job.
 const bucketJobs = "jobs"
+
+// storeFile is maplb's bbolt file in its data directory.
+const storeFile = "maplb.db"
 
 // jobRecord is what survives a restart of maplb: enough to finish an
 // unfinished job without its client submitting it again, and to answer
@@ -40,6 +45,7 @@ type jobRecord struct {
 	Reduces    []sched.TaskView         `msgpack:"reduces"`
 	Reducers   []sched.Pick             `msgpack:"reducers"`
 	Parts      []protocol.PartLocation  `msgpack:"parts"`
+	Key        string                   `msgpack:"key,omitempty"` // SubmitBegin.Key
 }
 
 // record snapshots a job. m.mu is held.
@@ -47,7 +53,7 @@ func (m *MapLB) record(j *mjob) *jobRecord {
 	r := &jobRecord{
 		ID: j.id, Spec: j.spec, Mode: j.mode, State: j.state, Err: j.err,
 		Submitted: j.submitted, Started: j.started, Finished: j.finished,
-		SplitSize: j.splitSize, InputBytes: j.inputBytes, Tasks: j.tasks,
+		SplitSize: j.splitSize, InputBytes: j.inputBytes, Tasks: j.tasks, Key: j.key,
 		Maps: j.maps, Outputs: map[int]protocol.Partial{},
 		// Encoded outside the lock: what is changed in place is copied.
 		Reduces: cloneViews(j.reduces), Reducers: j.reducers, Parts: slices.Clone(j.parts),
@@ -84,10 +90,11 @@ func (m *MapLB) persist(id string) {
 	}
 }
 
-// persistNow writes a job's record and returns once it is on disk.
-func (m *MapLB) persistNow(j *mjob) error {
+// persistNow writes a job's record, in state, and returns once it is on disk.
+func (m *MapLB) persistNow(j *mjob, state string) error {
 	m.mu.Lock()
 	r := m.record(j)
+	r.State = state
 	delete(m.dirty, j.id)
 	m.mu.Unlock()
 	return m.db.Put(bucketJobs, j.id, r)
@@ -131,10 +138,14 @@ func (m *MapLB) flush() {
 // were never acknowledged are removed.
 func (m *MapLB) load() error {
 	known := map[string]bool{}
+	var unreadable []string
 	err := m.db.Each(bucketJobs, func(id string, decode func(any) error) error {
 		var r jobRecord
 		if err := decode(&r); err != nil {
-			m.Log.Error("skipping unreadable job record", zap.String("job", id), zap.Error(err))
+			m.Log.Error("a job's record cannot be read: it is moved aside, its input kept",
+				zap.String("job", id), zap.String("record", "bucket "+bucketJobs+store.AsideSuffix+" of "+storeFile),
+				zap.String("input", m.asideDir(id)), zap.Error(err))
+			unreadable = append(unreadable, id)
 			return nil
 		}
 		known[id] = true
@@ -142,7 +153,7 @@ func (m *MapLB) load() error {
 			id: r.ID, spec: r.Spec, mode: r.Mode, dir: filepath.Join(m.Opts.DataDir, "jobs", r.ID),
 			splitSize: r.SplitSize, state: r.State, err: r.Err,
 			submitted: r.Submitted, started: r.Started, finished: r.Finished,
-			tasks: r.Tasks, inputBytes: r.InputBytes, change: make(chan struct{}),
+			tasks: r.Tasks, inputBytes: r.InputBytes, change: make(chan struct{}), key: r.Key,
 			maps: r.Maps, outputs: r.Outputs, reduces: r.Reduces, reducers: r.Reducers, parts: r.Parts,
 		}
 		if j.outputs == nil {
@@ -159,6 +170,9 @@ func (m *MapLB) load() error {
 			m.Log.Info("job recovered", zap.String("job", j.id), zap.Int("maps", len(j.tasks)), zap.Int("outputs", len(j.outputs)))
 		}
 		m.jobs[j.id] = j
+		if j.key != "" {
+			m.beginKeys[j.key] = j.id
+		}
 		if !protocol.Terminal(j.state) {
 			m.active[j.id] = j
 		}
@@ -167,6 +181,21 @@ func (m *MapLB) load() error {
 	})
 	if err != nil {
 		return err
+	}
+	for _, id := range unreadable {
+		// Never the cause of deleted input: the job's directory goes aside with its record.
+		if err := m.db.MoveAside(bucketJobs, id); err != nil {
+			return fmt.Errorf("moving the unreadable record of job %s aside: %w", id, err)
+		}
+		dir := filepath.Join(m.Opts.DataDir, "jobs", id)
+		if _, err := os.Stat(dir); err == nil {
+			if err := os.MkdirAll(filepath.Dir(m.asideDir(id)), 0o755); err != nil {
+				return err
+			}
+			if err := os.Rename(dir, m.asideDir(id)); err != nil {
+				return fmt.Errorf("moving the input of job %s aside: %w", id, err)
+			}
+		}
 	}
 	entries, err := os.ReadDir(filepath.Join(m.Opts.DataDir, "jobs"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -178,6 +207,11 @@ func (m *MapLB) load() error {
 		}
 	}
 	return nil
+}
+
+// asideDir is where the directory of a job whose record cannot be read is kept.
+func (m *MapLB) asideDir(id string) string {
+	return filepath.Join(m.Opts.DataDir, "unreadable", id)
 }
 
 // resume carries a recovered job's finished map tasks over to this run:

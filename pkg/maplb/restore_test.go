@@ -2,6 +2,8 @@ package maplb
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/sched"
+	"github.com/dlbp/dlbp/pkg/store"
 )
 
 // TestRerunWhileRecoveredJobWaits: a maplb restarted on its data dir keeps a recovered job
@@ -21,7 +24,7 @@ import (
 // job hung with a reducer waiting for that output).
 func TestRerunWhileRecoveredJobWaits(t *testing.T) {
 	o := daemon.Defaults(cluster.RoleMapLB)
-	o.Name, o.RPC, o.Gossip, o.DataDir = "maplb-test", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	o.Name, o.RPC, o.Gossip, o.HTTP, o.DataDir = "maplb-test", "127.0.0.1:0", "127.0.0.1:0", "", t.TempDir()
 	m, err := New(o, zap.NewNop(), cluster.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -60,5 +63,51 @@ func TestRerunWhileRecoveredJobWaits(t *testing.T) {
 	}
 	if a := tasks[1].Attempts; len(a) != 1 || a[0].State != sched.AttemptLost {
 		t.Errorf("task 1 attempts %+v, want its done attempt marked lost", a)
+	}
+}
+
+// TestUnreadableRecordKeepsInput: a job record that cannot be decoded at start is moved aside
+// with the job's input, which is never deleted for it (it was: the record was skipped, so the
+// job's directory looked unknown and was removed).
+func TestUnreadableRecordKeepsInput(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, storeFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Put(bucketJobs, "jbad1", "not a job record"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	doc := filepath.Join(dir, "jobs", "jbad1", "input", "doc-00000")
+	if err := os.MkdirAll(filepath.Dir(doc), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(doc, []byte("the only copy of the input\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	o := daemon.Defaults(cluster.RoleMapLB)
+	o.Name, o.RPC, o.Gossip, o.HTTP, o.DataDir = "maplb-test", "127.0.0.1:0", "127.0.0.1:0", "", dir
+	m, err := New(o, zap.NewNop(), cluster.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Base.Stop(context.Background())
+	defer m.db.Close()
+	if _, ok := m.jobs["jbad1"]; ok {
+		t.Fatal("the unreadable job was loaded")
+	}
+	kept, err := os.ReadFile(filepath.Join(dir, "unreadable", "jbad1", "input", "doc-00000"))
+	if err != nil || string(kept) != "the only copy of the input\n" {
+		t.Fatalf("the input of the unreadable job: %q, %v", kept, err)
+	}
+	var rec string
+	if found, err := m.db.Get(bucketJobs+store.AsideSuffix, "jbad1", &rec); !found || err != nil || rec != "not a job record" {
+		t.Fatalf("the record aside: %q found %v, %v", rec, found, err)
+	}
+	var r jobRecord
+	if found, _ := m.db.Get(bucketJobs, "jbad1", &r); found {
+		t.Fatal("the unreadable record is still among the jobs")
 	}
 }

@@ -72,6 +72,10 @@ type SubmitBegin struct {
 	// reply then holds its status (an older maplb leaves Status nil, and
 	// the client commits).
 	Commit bool `msgpack:"commit,omitempty"`
+	// Key, made by the client (random), makes the call idempotent: a SubmitBegin with the key
+	// of a job maplb already holds answers with that job instead of opening another, so a
+	// client may send it again when the answer was lost.
+	Key string `msgpack:"key,omitempty"`
 }
 
 // SubmitBeginReply names the new job.

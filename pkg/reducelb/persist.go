@@ -9,6 +9,7 @@ import (
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/sched"
+	"github.com/dlbp/dlbp/pkg/store"
 )
 
 const bucketJobs = "jobs"
@@ -79,10 +80,13 @@ func (r *ReduceLB) save() {
 
 // load restores the jobs of a previous run into the scheduler.
 func (r *ReduceLB) load() error {
-	return r.db.Each(bucketJobs, func(id string, decode func(any) error) error {
+	var unreadable []string
+	err := r.db.Each(bucketJobs, func(id string, decode func(any) error) error {
 		var rec jobRecord
 		if err := decode(&rec); err != nil {
-			r.Log.Error("skipping unreadable job record", zap.String("job", id), zap.Error(err))
+			r.Log.Error("a job's record cannot be read: it is moved aside (maplb still has the job)",
+				zap.String("job", id), zap.String("bucket", bucketJobs+store.AsideSuffix), zap.Error(err))
+			unreadable = append(unreadable, id)
 			return nil
 		}
 		j := &rjob{spec: rec.Spec, maps: rec.Maps, maplb: rec.MapLB, parts: rec.Parts, done: rec.Done, fail: rec.Fail}
@@ -100,6 +104,15 @@ func (r *ReduceLB) load() error {
 		r.Log.Info("job recovered", zap.String("job", id), zap.Int("outputs", len(rec.Sched.Outputs)))
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, id := range unreadable {
+		if err := r.db.MoveAside(bucketJobs, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // resumeAll sends again what recovered jobs need: their reducers hear of

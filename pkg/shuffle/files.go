@@ -16,6 +16,7 @@ import (
 
 	"github.com/dlbp/dlbp/pkg/integrity"
 	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/store"
 	"github.com/dlbp/dlbp/pkg/transport"
 )
 
@@ -307,7 +308,8 @@ func writeFileAtomic(path string, syncAbove int64, fill func(w io.Writer) error)
 	if err != nil {
 		return fail(err)
 	}
-	if st.Size() > syncAbove {
+	synced := st.Size() > syncAbove
+	if synced {
 		if err := f.Sync(); err != nil {
 			return fail(err)
 		}
@@ -319,6 +321,12 @@ func writeFileAtomic(path string, syncAbove int64, fill func(w io.Writer) error)
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
 		return 0, err
+	}
+	if synced {
+		// The rename is durable once the directory is.
+		if err := store.SyncDir(filepath.Dir(path)); err != nil {
+			return 0, err
+		}
 	}
 	return st.Size(), nil
 }

@@ -103,6 +103,33 @@ func (d *DB) Delete(bucket, key string) error {
 	})
 }
 
+// AsideSuffix names the bucket where MoveAside keeps the records of a bucket it moved.
+const AsideSuffix = ".unreadable"
+
+// MoveAside moves the record under key from bucket to bucket+AsideSuffix, its bytes as they
+// are, in one synced transaction: a record that cannot be read any more is kept for a person
+// to look at, and no longer read at every start.
+func (d *DB) MoveAside(bucket, key string) error {
+	return d.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucket))
+		if b == nil {
+			return nil
+		}
+		data := b.Get([]byte(key))
+		if data == nil {
+			return nil
+		}
+		aside, err := tx.CreateBucketIfNotExists([]byte(bucket + AsideSuffix))
+		if err != nil {
+			return err
+		}
+		if err := aside.Put([]byte(key), append([]byte(nil), data...)); err != nil {
+			return err
+		}
+		return b.Delete([]byte(key))
+	})
+}
+
 // Get reads the record under key into v; found is false when there is none.
 func (d *DB) Get(bucket, key string, v any) (found bool, err error) {
 	err = d.db.View(func(tx *bolt.Tx) error {
@@ -136,4 +163,15 @@ func (d *DB) Each(bucket string, fn func(key string, decode func(v any) error) e
 			return fn(string(k), func(dst any) error { return msgpack.Unmarshal(v, dst) })
 		})
 	})
+}
+
+// SyncDir makes the creations, renames and removals in dir durable: a file synced and renamed
+// into place is on disk only once its directory is synced too.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -111,7 +111,7 @@ func Samples() []Sample {
 	return []Sample{
 		{"Empty", &protocol.Empty{}},
 		{"Chunk", &protocol.Chunk{Data: []byte("hello\n"), EOF: true}},
-		{"SubmitBegin", &protocol.SubmitBegin{Spec: wc, SplitSize: 4096, SizeHint: 6}},
+		{"SubmitBegin", &protocol.SubmitBegin{Spec: wc, SplitSize: 4096, SizeHint: 6, Key: "kfuzz"}},
 		{"SubmitBeginGenerated", &protocol.SubmitBegin{Spec: job.Spec{Job: "sum", Reducers: 1, Params: map[string]string{"range": "1..100"}}, SizeHint: -1}},
 		{"SubmitBeginCommit", &protocol.SubmitBegin{Spec: job.Spec{Job: "sum", Reducers: 1, Params: map[string]string{"range": "1..100"}}, SizeHint: -1, Commit: true}},
 		{"SubmitBeginUser", &protocol.SubmitBegin{Spec: userSpec, SplitSize: 4096, SizeHint: 6}},
