@@ -171,15 +171,33 @@ func runningAttempts(st *protocol.JobStatus) int {
 func TestNodeSweepsTaskDirs(t *testing.T) {
 	c := testcluster.Start(t, 1)
 	dir := filepath.Join(t.TempDir(), "node9")
-	left := filepath.Join(dir, "tasks", "jold-map-3.0-123", "mapper.py")
-	if err := os.MkdirAll(filepath.Dir(left), 0o755); err != nil {
-		t.Fatal(err)
+	write := func(rel string) string {
+		path := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("left by an earlier run\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
 	}
-	if err := os.WriteFile(left, []byte("print(1)\n"), 0o644); err != nil {
-		t.Fatal(err)
+	// What an earlier run had in flight: a native task's directory, a partial, a gathered
+	// copy, a spill file, a part cut short by a crash; and a committed part, which stays.
+	left := []string{
+		write(filepath.Join("tasks", "jold-map-3.0-123", "mapper.py")),
+		write(filepath.Join("maps", "jold", "t00003.a0.p00000")),
+		write(filepath.Join("gather", "jold.p00001", "t00002")),
+		write(filepath.Join("spill", "spill-123")),
+		write(filepath.Join("results", "jold", ".part-00001.tmp123")),
 	}
+	part := write(filepath.Join("results", "jold", "part-00000"))
 	c.AddNodeWith("node9", dir)
-	if _, err := os.Stat(filepath.Dir(left)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the earlier run's task directory is still there: %v", err)
+	for _, path := range left {
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s, left by the earlier run, is still there: %v", path, err)
+		}
+	}
+	if _, err := os.Stat(part); err != nil {
+		t.Errorf("the committed part was removed: %v", err)
 	}
 }

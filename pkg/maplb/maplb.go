@@ -102,6 +102,12 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*MapLB, erro
 		b.Stop(context.Background())
 		return nil, fmt.Errorf("loading jobs: %w", err)
 	}
+	// Mode single's gathered partials: a recovered job fetches them again.
+	if err := m.layout.SweepEarlierRun(); err != nil {
+		db.Close()
+		b.Stop(context.Background())
+		return nil, fmt.Errorf("removing what an earlier run left in %s: %w", o.DataDir, err)
+	}
 	for _, st := range []string{protocol.StateQueued, protocol.StateRunning, protocol.StateSucceeded, protocol.StateFailed, protocol.StateCancelled} {
 		b.Metrics.Gauge("dlbp_jobs", "Jobs this maplb keeps, by state.", map[string]string{"state": st}, func() float64 {
 			m.mu.Lock()

@@ -73,6 +73,10 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 		reduceLB: map[string]string{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.layout.SweepEarlierRun(); err != nil {
+		b.Stop(context.Background())
+		return nil, fmt.Errorf("removing what an earlier run left in %s: %w", o.DataDir, err)
+	}
 	if err := n.startUserCode(); err != nil {
 		b.Stop(context.Background())
 		return nil, err
@@ -490,7 +494,7 @@ func (n *Node) copyPart(ctx context.Context, r *protocol.ResultCopy) error {
 	// Not synced: the copy guards against the loss of one node (its
 	// process or machine); the reducer synced the part it wrote, which
 	// guards against the loss of power to all.
-	size, err := shuffle.WriteFileAtomic(n.layout.ResultPath(r.Job, r.Partition), false, func(w io.Writer) error {
+	size, err := shuffle.WriteFileAtomic(ctx, n.layout.ResultPath(r.Job, r.Partition), false, func(w io.Writer) error {
 		_, err := integrity.Copy(w, &shuffle.CountingReader{R: remote, Count: n.Metrics.Bytes.WithLabelValues("in", "result-copy").Add},
 			fmt.Sprintf("part %d of job %s on %s", r.Partition, r.Job, r.From))
 		return err

@@ -68,6 +68,23 @@ func (l Layout) ForgetResults(job string) error {
 	return os.RemoveAll(l.jobDir("results", job))
 }
 
+// SweepEarlierRun removes what an earlier run of the daemon left in flight: map outputs,
+// gathered partials, spill files and parts never committed (a crash mid-write). This run uses
+// none of it: a restarted node is a new run whose map outputs count as lost, and a gathering
+// starts again from the partials. Committed parts stay: they are the jobs' answers.
+func (l Layout) SweepEarlierRun() error {
+	errs := []error{
+		os.RemoveAll(filepath.Join(l.Dir, "maps")),
+		os.RemoveAll(filepath.Join(l.Dir, "gather")),
+		os.RemoveAll(filepath.Join(l.Dir, "spill")),
+	}
+	half, _ := filepath.Glob(filepath.Join(l.Dir, "results", "*", ".part-*.tmp*"))
+	for _, p := range half {
+		errs = append(errs, os.Remove(p))
+	}
+	return errors.Join(errs...)
+}
+
 // ReadChunk returns up to protocol.ChunkSize bytes of path from off; a
 // missing file is a not_found error.
 func ReadChunk(path string, off int64) (*protocol.Chunk, error) {
@@ -276,18 +293,20 @@ func (r *Reader) Close() error {
 // same directory and renaming: a reader never sees half of it. A durable
 // file is synced before the rename, so that it survives the machine's
 // crash too; intermediate data need not be (a node that restarts is a new
-// run whose intermediate data counts as lost anyway).
-func WriteFileAtomic(path string, durable bool, fill func(w io.Writer) error) (int64, error) {
+// run whose intermediate data counts as lost anyway). Once ctx has ended
+// nothing is committed: the work it was for is over (a forgotten job), and
+// a file nobody will ask for must not be left behind.
+func WriteFileAtomic(ctx context.Context, path string, durable bool, fill func(w io.Writer) error) (int64, error) {
 	syncAbove := int64(math.MaxInt64)
 	if durable {
 		syncAbove = -1
 	}
-	return writeFileAtomic(path, syncAbove, fill)
+	return writeFileAtomic(ctx, path, syncAbove, fill)
 }
 
 // writeFileAtomic is WriteFileAtomic that syncs the file when it is larger
 // than syncAbove bytes.
-func writeFileAtomic(path string, syncAbove int64, fill func(w io.Writer) error) (int64, error) {
+func writeFileAtomic(ctx context.Context, path string, syncAbove int64, fill func(w io.Writer) error) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return 0, err
 	}
@@ -315,6 +334,10 @@ func writeFileAtomic(path string, syncAbove int64, fill func(w io.Writer) error)
 		}
 	}
 	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	if err := context.Cause(ctx); err != nil {
 		os.Remove(tmp)
 		return 0, err
 	}

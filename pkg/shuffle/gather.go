@@ -255,7 +255,7 @@ func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial
 	if g.Fetched != nil && pt.Node != g.self {
 		src = &CountingReader{R: src, Count: g.Fetched}
 	}
-	_, err := WriteFileAtomic(g.layout.GatherPath(k.job, k.p, pt.Task), false, func(w io.Writer) error {
+	_, err := WriteFileAtomic(ctx, g.layout.GatherPath(k.job, k.p, pt.Task), false, func(w io.Writer) error {
 		_, err := integrity.Copy(w, src, partialName(k, pt))
 		return err
 	})
@@ -323,7 +323,9 @@ func (g *Gatherer) reduceFiles(k partKey, st *gathering) (int64, error) {
 		defer f.Close()
 		inputs[t] = integrity.NewReader(bufio.NewReaderSize(f, 32<<10), gatheredName(k, t))
 	}
-	return writeFileAtomic(g.layout.ResultPath(k.job, k.p), g.SyncAbove, func(w io.Writer) error {
+	// A gathering forgotten while it reduces (its job cancelled, its reducer superseded)
+	// commits nothing: no part is left that nobody will ask for.
+	return writeFileAtomic(st.ctx, g.layout.ResultPath(k.job, k.p), g.SyncAbove, func(w io.Writer) error {
 		cw := integrity.NewWriter(w)
 		rw := job.NewRecordWriter(cw)
 		if err := job.ReduceTask(&st.spec, env, inputs, rw); err != nil {

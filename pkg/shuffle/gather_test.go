@@ -3,6 +3,8 @@ package shuffle
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -128,5 +130,50 @@ func TestGathererExpire(t *testing.T) {
 	g.Add("jold", 0, spec, 2, nil)
 	if gone := g.Expire(time.Minute, time.Now()); len(gone) != 0 {
 		t.Errorf("dropped %v right after an Add named it again", gone)
+	}
+}
+
+// blockingRunner is a user reducer that waits for release, then copies its input out.
+type blockingRunner struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingRunner) Run(ctx context.Context, p job.Program) error {
+	close(b.started)
+	<-b.release // it does not stop when asked: its output arrives after the job is forgotten
+	_, err := io.Copy(p.Stdout, p.Stdin)
+	return err
+}
+
+// TestForgottenReduceCommitsNothing: a partition whose job is forgotten while its reducer runs
+// (a cancelled job, a superseded reducer) commits no part, even when the reducer ends well
+// afterwards: nobody would ever ask for that part or remove it (the issue saw a 222 MB part of
+// a cancelled sort committed 140 ms after the cancel, and kept forever).
+func TestForgottenReduceCommitsNothing(t *testing.T) {
+	h := startHolder(t, map[[2]int][]byte{{0, 0}: partialOf(t, "apple")})
+	client := transport.NewClient(transport.ClientConfig{})
+	defer client.Close()
+	layout := Layout{Dir: t.TempDir()}
+	g := NewGatherer(layout, client, "reducer", zap.NewNop(), func(string, int, int64, error, bool) {})
+	runner := &blockingRunner{started: make(chan struct{}), release: make(chan struct{})}
+	g.Runner = runner
+	spec := job.Spec{Job: job.StreamingJob, Reducers: 1, Stream: &job.Stream{
+		Mapper: job.Command{Args: []string{"cat"}}, Reducer: job.Command{Args: []string{"cat"}},
+	}}
+	g.Add("jgone", 0, spec, 1, []protocol.Partial{{Task: 0, Node: "holder", RPC: h.addr, Seq: 1}})
+	select {
+	case <-runner.started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the reducer did not start within 20 s")
+	}
+	g.Forget("jgone")
+	close(runner.release)
+	g.Close() // waits for the reduce to end
+	if _, err := os.Stat(layout.ResultPath("jgone", 0)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a part of the forgotten job was committed: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(layout.ResultPath("jgone", 0)), "*")); len(left) > 0 {
+		t.Fatalf("the forgotten job's reduce left %v", left)
 	}
 }
