@@ -42,6 +42,9 @@ type Node struct {
 	copies   map[partKey]context.CancelFunc // parts being copied here
 	reduceLB map[string]string              // job → reducelb address to report parts to
 	draining bool
+
+	outMu   sync.Mutex
+	outputs map[string]outputJob // jobs whose map outputs are here (outputs.go)
 	wg       sync.WaitGroup
 	evWG     sync.WaitGroup // the membership follower
 	ctx      context.Context
@@ -71,6 +74,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 		running:  map[attemptKey]context.CancelFunc{},
 		copies:   map[partKey]context.CancelFunc{},
 		reduceLB: map[string]string{},
+		outputs:  map[string]outputJob{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.layout.SweepEarlierRun(); err != nil {
@@ -96,6 +100,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 		if !protocol.ValidJobID(r.Job) {
 			return nil, errBadJobID(r.Job)
 		}
+		n.namedOutputs(r.Job, "")
 		return n.serveChunk("partial", n.layout.PartialPath(r.Job, r.Task, r.Attempt, r.Partition), r.Offset)
 	})
 	transport.Handle(s, protocol.MethodResultRead, func(_ context.Context, r *protocol.ResultRead) (*protocol.Chunk, error) {
@@ -168,6 +173,7 @@ func (n *Node) Start() error {
 			if gone := n.gather.Expire(gatherExpiry, time.Now()); len(gone) > 0 {
 				n.Log.Info("dropped gatherings nobody asked for lately", zap.Strings("partitions", gone), zap.Duration("idle", gatherExpiry))
 			}
+			n.dropStaleOutputs(time.Now())
 		})
 	}()
 	return nil
@@ -200,6 +206,7 @@ func (n *Node) handleRunMap(_ context.Context, r *protocol.RunMap) (*protocol.Em
 		return nil, transport.Errorf(transport.CodeBadRequest, "task %d attempt %d of %d", r.Task, r.Attempt, r.Maps)
 	}
 	k := attemptKey{r.Job, r.Task, r.Attempt}
+	n.namedOutputs(r.Job, r.MapLB)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.ctx.Err() != nil || n.draining {
@@ -525,6 +532,9 @@ func (n *Node) handleForget(_ context.Context, r *protocol.JobForget) (*protocol
 	}
 	delete(n.reduceLB, r.Job)
 	n.mu.Unlock()
+	n.outMu.Lock()
+	delete(n.outputs, r.Job)
+	n.outMu.Unlock()
 	n.gather.Forget(r.Job)
 	err := n.layout.ForgetIntermediate(r.Job)
 	if r.Results {

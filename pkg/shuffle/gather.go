@@ -47,7 +47,7 @@ type Gatherer struct {
 	// Runner runs the reducers of user jobs; nil where none can run.
 	Runner job.Runner
 	// Damaged, when set, is told of a partial that failed its check as it was fetched, every
-	// try: its holder's copy is damaged and its map task must run again (the new output comes
+	// try, or that its holder no longer has: its map task must run again (the new output comes
 	// with a later Add).
 	Damaged func(job string, p int, pt protocol.Partial, err error)
 
@@ -208,7 +208,7 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 			zap.Int("task", pt.Task), zap.Int("attempt", pt.Attempt), zap.String("from", pt.Node), zap.Error(err))
 		if st.latest[pt.Task] != pt {
 			g.startFetch(k, st, pt.Task)
-		} else if integrity.IsCorrupt(err) && g.Damaged != nil {
+		} else if (integrity.IsCorrupt(err) || transport.CodeOf(err) == transport.CodeNotFound) && g.Damaged != nil {
 			g.wg.Add(1)
 			go func() {
 				defer g.wg.Done()

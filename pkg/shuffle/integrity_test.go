@@ -203,3 +203,20 @@ func TestGathererDamagedGatheredCopy(t *testing.T) {
 		t.Errorf("task 0's partial was fetched %d times, want 2 (once more after the damage)", n)
 	}
 }
+
+// TestGathererPartialGoneFromHolder: a partial its live holder no longer has (it dropped it, or
+// restarted) is reported like a damaged one, so that its map task runs again instead of the
+// partition waiting forever.
+func TestGathererPartialGoneFromHolder(t *testing.T) {
+	h := startHolder(t, map[[2]int][]byte{})
+	client := transport.NewClient(transport.ClientConfig{})
+	defer client.Close()
+	damaged := make(chan error, 1)
+	g := NewGatherer(Layout{Dir: t.TempDir()}, client, "reducer", zap.NewNop(), func(string, int, int64, error, bool) {})
+	g.Damaged = func(_ string, _ int, _ protocol.Partial, err error) { damaged <- err }
+	defer g.Close()
+	g.Add("jgone", 0, job.Spec{Job: "sort", Reducers: 1}, 1, []protocol.Partial{{Task: 0, Node: "holder", RPC: h.addr, Seq: 1}})
+	if err := waitErr(t, damaged, "report of the missing partial"); transport.CodeOf(err) != transport.CodeNotFound {
+		t.Fatalf("reported %v, want not found", err)
+	}
+}
