@@ -45,10 +45,10 @@ type Node struct {
 
 	outMu   sync.Mutex
 	outputs map[string]outputJob // jobs whose map outputs are here (outputs.go)
-	wg       sync.WaitGroup
-	evWG     sync.WaitGroup // the membership follower
-	ctx      context.Context
-	cancel   context.CancelFunc
+	wg      sync.WaitGroup
+	evWG    sync.WaitGroup // the membership follower
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
 
 type attemptKey struct {
