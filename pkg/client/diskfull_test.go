@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dlbp/dlbp/internal/corpus"
+	"github.com/dlbp/dlbp/internal/reference"
 	"github.com/dlbp/dlbp/internal/testcluster"
 	"github.com/dlbp/dlbp/pkg/client"
 	"github.com/dlbp/dlbp/pkg/daemon"
@@ -77,4 +79,53 @@ func TestMapLBDiskFullKeepsServing(t *testing.T) {
 	if st.State != protocol.StateSucceeded || strings.TrimSpace(string(got)) != "500500" {
 		t.Fatalf("the next job: %s %q: %q", st.State, st.Error, got)
 	}
+}
+
+// TestNodeDiskFull: one of four nodes keeps its data on a 24 MiB filesystem (the third
+// case: a sort with 8 reducers never finished). It says its disk is low once its free space
+// falls below its --min-free-disk, takes no new task, and what it could not finish moves on:
+// the sort is exact.
+func TestNodeDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs as a node's data directory")
+	}
+	small := t.TempDir()
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=24m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	c := testcluster.StartWith(t, 3, func(o *daemon.Options) {
+		if o.Name == "nsmall" {
+			o.MinFreeDiskBytes = 8 << 20
+		}
+	})
+	c.AddNodeWith("nsmall", filepath.Join(small, "nsmall"))
+	c.WaitMembers(7)
+	text := filepath.Join(t.TempDir(), "text.txt")
+	f, err := os.Create(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := corpus.Generate(f, 48<<20, 5); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var want bytes.Buffer
+	if err := reference.Sort([]string{text}, &want); err != nil {
+		t.Fatal(err)
+	}
+	st, got := run(t, c.Client("dlbp"), job.Spec{Job: "sort", Reducers: 8}, 1<<20, []string{text})
+	if st.State != protocol.StateSucceeded {
+		t.Fatalf("job %s: %s", st.State, st.Error)
+	}
+	firstDiff(t, got, want.Bytes())
+	ran := map[string]int{}
+	for _, m := range st.Maps {
+		for _, a := range m.Attempts {
+			if a.State == "done" {
+				ran[a.Node]++
+			}
+		}
+	}
+	t.Logf("map tasks done by node: %v", ran)
 }

@@ -303,12 +303,17 @@ func (c *Cluster) Events() <-chan Event { return c.events.out }
 // SetState advertises s as this member's state, keeping the rest of its
 // metadata.
 func (c *Cluster) SetState(s State) error {
+	return c.UpdateMeta(func(m *Meta) { m.State = s })
+}
+
+// UpdateMeta changes this member's metadata with change and gossips it, as SetMeta.
+func (c *Cluster) UpdateMeta(change func(*Meta)) error {
 	c.setMu.Lock()
 	defer c.setMu.Unlock()
 	c.metaMu.Lock()
 	m := c.meta
 	c.metaMu.Unlock()
-	m.State = s
+	change(&m)
 	return c.setMetaLocked(m)
 }
 

@@ -48,6 +48,9 @@ type Meta struct {
 	Boot string `msgpack:"b,omitempty"`
 	// Exec says the node runs users' native programs (node --allow-exec).
 	Exec bool `msgpack:"x,omitempty"`
+	// DiskLow says the node's disk has less free space than its --min-free-disk: it takes no
+	// new task until space returns.
+	DiskLow bool `msgpack:"d,omitempty"`
 }
 
 // encodeMeta encodes m and checks that it fits the memberlist limit.

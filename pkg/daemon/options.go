@@ -53,6 +53,7 @@ type Options struct {
 	TaskMemory    string       `yaml:"task-memory"`     // node and maplb: memory of one WebAssembly instance
 	MaxTaskOutput string       `yaml:"max-task-output"` // node and maplb: bytes one user program may write
 	ModuleCache   string       `yaml:"module-cache"`    // node and maplb: compiled WebAssembly modules
+	MinFreeDisk   string       `yaml:"min-free-disk"`   // node only: free space below which it takes no task
 	Config        string       `yaml:"-"`
 
 	// Set by Parse from the fields above.
@@ -71,14 +72,21 @@ type Options struct {
 	MaxJobBytes        int64         `yaml:"-"`
 	TaskMemoryBytes    int64         `yaml:"-"`
 	MaxTaskOutputBytes int64         `yaml:"-"`
+	// MinFreeDiskBytes is MinFreeDisk; -1 when automatic (DefaultMinFreeDisk or 5% of the
+	// data directory's filesystem, whichever is less).
+	MinFreeDiskBytes int64 `yaml:"-"`
 }
+
+// DefaultMinFreeDisk is the most free space a node keeps for itself by default; on a small
+// filesystem, 5% of it.
+const DefaultMinFreeDisk = 1 << 30
 
 // Defaults returns the options a daemon of role has with no flags: all on
 // loopback, nodes and reducelb joining the default maplb gossip address.
 func Defaults(role cluster.Role) Options {
 	o := Options{Role: role, LogLevel: "info", LogFormat: "console", Slots: 2, Memory: "256MiB", MemoryBytes: 256 << 20, Mode: "dlbp", ResultTTL: "24h", ResultKeep: 24 * time.Hour,
 		MaxJobInput: "1TiB", MaxJobBytes: 1 << 40, MaxClientJobs: 64, LeaveGrace: DefaultLeaveGrace, ProbeInterval: DefaultProbeInterval,
-		TaskMemory: "256MiB", TaskMemoryBytes: 256 << 20, MaxTaskOutput: "10GiB", MaxTaskOutputBytes: 10 << 30}
+		TaskMemory: "256MiB", TaskMemoryBytes: 256 << 20, MaxTaskOutput: "10GiB", MaxTaskOutputBytes: 10 << 30, MinFreeDisk: "auto", MinFreeDiskBytes: -1}
 	switch role {
 	case cluster.RoleMapLB:
 		o.RPC, o.Gossip, o.HTTP = "127.0.0.1:7070", "127.0.0.1:7946", "127.0.0.1:7071"
@@ -95,7 +103,7 @@ func Defaults(role cluster.Role) Options {
 // roleKeys lists the option names a role accepts beyond the common ones.
 var roleKeys = map[cluster.Role][]string{
 	cluster.RoleMapLB: {"mode", "result-ttl", "max-job-input", "max-client-jobs", "allow-exec", "task-memory", "max-task-output", "module-cache"},
-	cluster.RoleNode:  {"slots", "memory", "allow-exec", "task-memory", "max-task-output", "module-cache"},
+	cluster.RoleNode:  {"slots", "memory", "allow-exec", "task-memory", "max-task-output", "module-cache", "min-free-disk"},
 }
 
 // commonKeys lists the option names every daemon accepts.
@@ -141,6 +149,7 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 	if role == cluster.RoleNode {
 		fs.IntVar(&f.Slots, "slots", f.Slots, "tasks run at once")
 		fs.StringVar(&f.Memory, "memory", f.Memory, "map output held in memory before it spills to disk (bytes; KiB, MiB, GiB suffixes)")
+		fs.StringVar(&f.MinFreeDisk, "min-free-disk", f.MinFreeDisk, "free space of the data directory's disk below which the node takes no new task and says so in its metadata, until space returns (KiB, MiB, GiB suffixes; auto: 1GiB or 5% of the disk, whichever is less; 0: never)")
 	}
 	if role == cluster.RoleNode || role == cluster.RoleMapLB {
 		// maplb runs user reducers in mode single.
@@ -212,6 +221,8 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 			o.MaxTaskOutput = f.MaxTaskOutput
 		case "module-cache":
 			o.ModuleCache = f.ModuleCache
+		case "min-free-disk":
+			o.MinFreeDisk = f.MinFreeDisk
 		}
 	})
 	o.Config = f.Config
@@ -297,6 +308,11 @@ func (o *Options) finish() error {
 	}
 	if o.MaxTaskOutputBytes, err = ParseBytes(o.MaxTaskOutput); err != nil || o.MaxTaskOutputBytes < 1 {
 		return fmt.Errorf("--max-task-output %q: want a size such as 10GiB", o.MaxTaskOutput)
+	}
+	if o.MinFreeDisk == "auto" || o.MinFreeDisk == "" {
+		o.MinFreeDiskBytes = -1
+	} else if o.MinFreeDiskBytes, err = ParseBytes(o.MinFreeDisk); err != nil || o.MinFreeDiskBytes < 0 {
+		return fmt.Errorf("--min-free-disk %q: want auto, 0 or a size such as 2GiB", o.MinFreeDisk)
 	}
 	if o.MaxClientJobs < 1 {
 		return fmt.Errorf("--max-client-jobs %d: want at least 1", o.MaxClientJobs)

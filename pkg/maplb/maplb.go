@@ -271,7 +271,7 @@ func (m *MapLB) memberUp(mem cluster.Member) {
 	}
 	m.bootOf[mem.Name] = mem.Meta.Boot
 	m.rpcOf[mem.Name] = mem.Meta.RPC
-	m.sched.NodeUp(sched.NodeInfo{Name: mem.Name, Slots: mem.Meta.Slots, Draining: mem.Meta.State == cluster.StateDraining, Exec: mem.Meta.Exec})
+	m.sched.NodeUp(sched.NodeInfo{Name: mem.Name, Slots: mem.Meta.Slots, Draining: mem.Meta.State == cluster.StateDraining, Exec: mem.Meta.Exec, Full: mem.Meta.DiskLow})
 }
 
 // reconcileNodes makes the scheduler follow gossip's view: a node gossip

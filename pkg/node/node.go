@@ -42,6 +42,9 @@ type Node struct {
 	copies   map[partKey]context.CancelFunc // parts being copied here
 	reduceLB map[string]string              // job → reducelb address to report parts to
 	draining bool
+	// The disk (disk.go): below the limit, no new task.
+	diskLow             bool
+	diskFree, diskLimit int64
 
 	outMu   sync.Mutex
 	outputs map[string]outputJob // jobs whose map outputs are here (outputs.go)
@@ -77,6 +80,11 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 		outputs:  map[string]outputJob{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	b.Metrics.Gauge("dlbp_disk_free_bytes", "Free space of the data directory's disk, as last looked at.", nil, func() float64 {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return float64(n.diskFree)
+	})
 	if err := n.layout.SweepEarlierRun(); err != nil {
 		b.Stop(context.Background())
 		return nil, fmt.Errorf("removing what an earlier run left in %s: %w", o.DataDir, err)
@@ -155,12 +163,20 @@ func (n *Node) serveChunk(what, path string, off int64) (*protocol.Chunk, error)
 
 // Start serves and joins the cluster.
 func (n *Node) Start() error {
-	meta := cluster.Meta{Role: cluster.RoleNode, Slots: n.Opts.Slots, State: cluster.StateAlive, Exec: n.Opts.AllowExec}
+	n.checkDisk()
+	n.mu.Lock()
+	diskLow := n.diskLow
+	n.mu.Unlock()
+	meta := cluster.Meta{Role: cluster.RoleNode, Slots: n.Opts.Slots, State: cluster.StateAlive, Exec: n.Opts.AllowExec, DiskLow: diskLow}
 	if err := n.Base.Start(meta, n.ready, nil); err != nil {
 		return err
 	}
 	events := n.Cluster.Events()
-	n.evWG.Add(2)
+	n.evWG.Add(3)
+	go func() {
+		defer n.evWG.Done()
+		daemon.Every(n.ctx, diskCheckInterval, n.checkDisk)
+	}()
 	go func() {
 		defer n.evWG.Done()
 		for ev := range events { // ends when the cluster shuts down
@@ -214,6 +230,9 @@ func (n *Node) handleRunMap(_ context.Context, r *protocol.RunMap) (*protocol.Em
 	}
 	if _, dup := n.running[k]; dup {
 		return &protocol.Empty{}, nil
+	}
+	if err := n.diskRefusal(); err != nil {
+		return nil, err
 	}
 	if len(n.running) >= n.Opts.Slots {
 		return nil, transport.Errorf(transport.CodeBusy, "node %s runs %d tasks, its slots are full", n.Opts.Name, len(n.running))

@@ -240,7 +240,7 @@ func (r *ReduceLB) memberUp(m cluster.Member) {
 	r.rpcOf[m.Name] = m.Meta.RPC
 	delete(r.dead, m.Name)
 	r.leaves.Back(m.Name)
-	r.sched.NodeUp(sched.NodeInfo{Name: m.Name, Slots: m.Meta.Slots, Draining: m.Meta.State == cluster.StateDraining, Exec: m.Meta.Exec})
+	r.sched.NodeUp(sched.NodeInfo{Name: m.Name, Slots: m.Meta.Slots, Draining: m.Meta.State == cluster.StateDraining, Exec: m.Meta.Exec, Full: m.Meta.DiskLow})
 }
 
 func (r *ReduceLB) register(id string, spec job.Spec, maps int, maplb string) *rjob {

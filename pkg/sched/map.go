@@ -289,7 +289,7 @@ func (s *MapScheduler) pickNode(now time.Time, j *mapJob, t *task) *mapNode {
 }
 
 func (s *MapScheduler) free(n *mapNode, now time.Time) bool {
-	return !n.info.Draining && n.running < n.info.Slots && !now.Before(n.blockedUntil) && !s.avoid[n.info.Name] && (n.info.Exec || !s.needExec)
+	return !n.info.Draining && !n.info.Full && n.running < n.info.Slots && !now.Before(n.blockedUntil) && !s.avoid[n.info.Name] && (n.info.Exec || !s.needExec)
 }
 
 // nextRoundRobin is the first node with a free slot at or after rrNext.

@@ -175,18 +175,24 @@ func (s *ReduceScheduler) MapDone(job string, out MapOutput, now time.Time) Redu
 func (s *ReduceScheduler) pick(j *reduceJob, p int, holder string, now time.Time, why string) Pick {
 	var best *reduceNode
 	load := func(n *reduceNode) int { return n.reducers + n.running }
-	for _, name := range sortedNames(s.nodes) {
-		n := s.nodes[name]
-		if n.info.Draining || j.rules.NeedsExec && !n.info.Exec {
-			continue
+	// Nodes the partition failed on are passed over while another can take it.
+	for _, avoid := range []map[string]bool{j.parts[p].failedOn, nil} {
+		for _, name := range sortedNames(s.nodes) {
+			n := s.nodes[name]
+			if n.info.Draining || n.info.Full || j.rules.NeedsExec && !n.info.Exec || avoid[name] {
+				continue
+			}
+			if best == nil {
+				best = n
+				continue
+			}
+			a, b := load(n)*best.info.Slots, load(best)*n.info.Slots
+			if a < b || (a == b && n.info.Name == holder && best.info.Name != holder) {
+				best = n
+			}
 		}
-		if best == nil {
-			best = n
-			continue
-		}
-		a, b := load(n)*best.info.Slots, load(best)*n.info.Slots
-		if a < b || (a == b && n.info.Name == holder && best.info.Name != holder) {
-			best = n
+		if best != nil {
+			break
 		}
 	}
 	if best == nil { // every node drains: the holder is alive at least
@@ -262,6 +268,10 @@ func (s *ReduceScheduler) ReduceFailed(job string, p int, node string, now time.
 	}
 	s.endAttempt(part, node, AttemptFailed, now, reason)
 	part.failures++
+	if part.failedOn == nil {
+		part.failedOn = map[string]bool{}
+	}
+	part.failedOn[node] = true
 	if fault == FaultInput || part.failures >= j.rules.maxFailures() {
 		j.stopped = true
 		if fault != FaultInput {

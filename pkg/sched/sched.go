@@ -87,6 +87,7 @@ type NodeInfo struct {
 	Slots    int
 	Draining bool
 	Exec     bool // runs users' native programs (node --allow-exec)
+	Full     bool // its disk is below its --min-free-disk: no new work
 }
 
 // Fault says what a failed attempt is blamed on, which decides how it counts.

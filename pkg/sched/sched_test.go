@@ -621,3 +621,25 @@ func TestReduceOutputDamaged(t *testing.T) {
 		t.Fatalf("the re-run's output is not fetched: %+v", d)
 	}
 }
+
+// TestReduceRepickAvoidsFailedNodes: a partition whose reducer failed is re-picked on another
+// node, not the one that just failed (it would fail again: a full disk), while another can
+// take it; with no other, it goes back to one it failed on.
+func TestReduceRepickAvoidsFailedNodes(t *testing.T) {
+	s := NewReduceScheduler()
+	s.NodeUp(NodeInfo{Name: "a", Slots: 1})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 4})
+	s.AddJob("j", 1, 1)
+	d := s.MapDone("j", MapOutput{Task: 0, Node: "b"}, at(1))
+	if d.Picks[0].Node != "b" {
+		t.Fatalf("first pick %+v, want b (least loaded per slot, the holder)", d.Picks)
+	}
+	d = s.ReduceFailed("j", 0, "b", at(2), "no space left on device", FaultNode)
+	if len(d.Picks) != 1 || d.Picks[0].Node != "a" {
+		t.Fatalf("re-pick after b failed: %+v, want a", d.Picks)
+	}
+	d = s.ReduceFailed("j", 0, "a", at(3), "no space left on device", FaultNode)
+	if len(d.Picks) != 1 {
+		t.Fatalf("re-pick after both failed: %+v, want one of them", d)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,6 +58,7 @@ func TestStalledConnectionIsNotReused(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, os.Args[0], "-test.run", "^TestStalledConnectionIsNotReused$", "-test.v")
 	cmd.Env = append(os.Environ(), stallInside+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // it ends with this test, whatever happens
 	out, err := cmd.CombinedOutput()
 	t.Logf("inside the namespace:\n%s", out)
 	if err != nil {
