@@ -1193,7 +1193,7 @@ func (m *MapLB) status(j *mjob) *protocol.JobStatus {
 		ID: j.id, Job: j.spec.Job, Params: j.spec.Params, Stream: j.spec.Stream, Mode: string(j.mode), State: j.state, Error: j.err,
 		Partitions: j.spec.Reducers, InputBytes: j.inputBytes,
 		Submitted: j.submitted, Started: j.started, Finished: j.finished,
-		Maps: j.maps, Reduces: j.reduces, Reducers: j.reducers,
+		Maps: j.maps, Reduces: cloneViews(j.reduces), Reducers: slices.Clone(j.reducers), // changed in place under m.mu; the answer is encoded after it is released
 	}
 	if j.state == protocol.StateRunning {
 		st.Maps = m.sched.Tasks(j.id)

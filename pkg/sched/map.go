@@ -2,6 +2,7 @@ package sched
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -272,7 +273,12 @@ func (s *MapScheduler) nextJob(skip map[string]bool) *mapJob {
 func (s *MapScheduler) pickNode(now time.Time, j *mapJob, t *task) *mapNode {
 	s.needExec = j.rules.NeedsExec
 	defer func() { s.needExec = false }()
-	for _, avoid := range []map[string]bool{t.failedOn, nil} {
+	avoid := t.failedOn
+	if len(t.lostOn) > 0 {
+		avoid = maps.Clone(t.lostOn)
+		maps.Copy(avoid, t.failedOn)
+	}
+	for _, avoid := range []map[string]bool{avoid, nil} {
 		s.avoid = avoid
 		var n *mapNode
 		if s.mode == ModeSingle {
@@ -586,6 +592,16 @@ func (s *MapScheduler) Reopen(job string, ti int, reason string) bool {
 	t := j.tasks[ti]
 	if t.state != TaskDone {
 		return false
+	}
+	// The task runs again away from the node its output was on, while another can take it:
+	// that node's disk damaged it, or a reducer could not reach it.
+	for _, a := range t.attempts {
+		if a.State == AttemptDone {
+			if t.lostOn == nil {
+				t.lostOn = map[string]bool{}
+			}
+			t.lostOn[a.Node] = true
+		}
 	}
 	reopen(t.attempts, reason)
 	t.state = TaskPending

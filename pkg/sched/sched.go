@@ -136,6 +136,7 @@ type task struct {
 	attempts []Attempt
 	failures int
 	failedOn map[string]bool // nodes an attempt failed on
+	lostOn   map[string]bool // nodes whose output of the task was lost, damaged or out of reach
 }
 
 func (t *task) view(i int) TaskView {

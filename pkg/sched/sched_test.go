@@ -643,3 +643,27 @@ func TestReduceRepickAvoidsFailedNodes(t *testing.T) {
 		t.Fatalf("re-pick after both failed: %+v, want one of them", d)
 	}
 }
+
+// TestMapReopenAvoidsOldHolder: a task run again because its output was lost, damaged or out
+// of a reducer's reach runs on another node than the one its output was on, while another is
+// free; with no other, it goes back there.
+func TestMapReopenAvoidsOldHolder(t *testing.T) {
+	s := NewMapScheduler(ModeDLBP)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 4})
+	s.NodeUp(NodeInfo{Name: "b", Slots: 1})
+	s.AddJob("j", 1)
+	got := s.Schedule(at(0))
+	if len(got) != 1 || got[0].Node != "a" {
+		t.Fatalf("first placement %+v, want a (least loaded per slot)", got)
+	}
+	s.TaskDone("j", 0, 0, at(1))
+	s.Reopen("j", 0, "a reducer cannot reach a")
+	if got := s.Schedule(at(2)); len(got) != 1 || got[0].Node != "b" {
+		t.Fatalf("re-run placed %+v, want b", got)
+	}
+	s.TaskDone("j", 0, 1, at(3))
+	s.Reopen("j", 0, "a reducer cannot reach b")
+	if got := s.Schedule(at(4)); len(got) != 1 {
+		t.Fatalf("with every node avoided the task must still run: %+v", got)
+	}
+}

@@ -46,14 +46,45 @@ type Gatherer struct {
 	SyncAbove int64
 	// Runner runs the reducers of user jobs; nil where none can run.
 	Runner job.Runner
-	// Damaged, when set, is told of a partial that failed its check as it was fetched, every
-	// try, or that its holder no longer has: its map task must run again (the new output comes
-	// with a later Add).
+	// Damaged, when set, is told of a partial that could not be fetched, every try: it failed
+	// its check, its holder no longer has it, or the holder cannot be reached from here (a
+	// link cut between the two only: the load balancers still see the holder alive). Its map
+	// task must run again, elsewhere; the new output comes with a later Add.
 	Damaged func(job string, p int, pt protocol.Partial, err error)
 
 	mu    sync.Mutex
 	parts map[partKey]*gathering
+	// unreachable holds the holders (by RPC address) a fetch could not reach lately: the other
+	// fetches from them fail at once, and their map tasks run again elsewhere, instead of each
+	// waiting out its own timeouts.
+	unreachable map[string]unreachableHolder
 	wg    sync.WaitGroup
+}
+
+// unreachableHolder is when, and why, a holder could not be reached.
+type unreachableHolder struct {
+	at  time.Time
+	err error
+}
+
+// unreachableFor is how long a holder found out of reach stays so for the other fetches.
+const unreachableFor = 30 * time.Second
+
+// holderDown returns why the holder at addr was out of reach lately, or nil.
+func (g *Gatherer) holderDown(addr string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if u, ok := g.unreachable[addr]; ok && time.Since(u.at) < unreachableFor {
+		return u.err
+	}
+	return nil
+}
+
+// outOfReach reports whether a fetch failed on the way to its holder (the transport: no
+// answer, no connection), not by an answer of the holder, damaged data or the end of the fetch.
+func outOfReach(ctx context.Context, err error) bool {
+	var re *transport.RemoteError
+	return err != nil && ctx.Err() == nil && !errors.As(err, &re) && !integrity.IsCorrupt(err)
 }
 
 type partKey struct {
@@ -181,6 +212,12 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 			if err = ctx.Err(); err != nil {
 				break
 			}
+			if pt.Node != g.self {
+				if down := g.holderDown(pt.RPC); down != nil {
+					err = fmt.Errorf("%s was out of reach a moment ago: %w", pt.Node, down)
+					break
+				}
+			}
 			err = g.fetchOnce(ctx, k, pt)
 			if err == nil || ctx.Err() != nil || transport.CodeOf(err) == transport.CodeNotFound {
 				break // done, or not there to fetch: the map runs again elsewhere
@@ -196,6 +233,16 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if pt.Node != g.self && outOfReach(ctx, err) {
+		if u, known := g.unreachable[pt.RPC]; !known || time.Since(u.at) >= unreachableFor { // a real try failed
+			if g.unreachable == nil {
+				g.unreachable = map[string]unreachableHolder{}
+			}
+			g.unreachable[pt.RPC] = unreachableHolder{at: time.Now(), err: err}
+		}
+	} else if err == nil {
+		delete(g.unreachable, pt.RPC)
+	}
 	if cancel := st.fetching[pt.Task]; cancel != nil {
 		cancel()
 	}
@@ -208,7 +255,7 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 			zap.Int("task", pt.Task), zap.Int("attempt", pt.Attempt), zap.String("from", pt.Node), zap.Error(err))
 		if st.latest[pt.Task] != pt {
 			g.startFetch(k, st, pt.Task)
-		} else if (integrity.IsCorrupt(err) || transport.CodeOf(err) == transport.CodeNotFound) && g.Damaged != nil {
+		} else if g.Damaged != nil {
 			g.wg.Add(1)
 			go func() {
 				defer g.wg.Done()

@@ -213,7 +213,9 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // TestLinkCutMidJob cuts a node's link while a job runs on it: the job
 // finishes with the exact output on the other nodes; once the link is back
 // the node rejoins and takes work again.
-func TestLinkCutMidJob(t *testing.T) {
+// startCluster builds the binaries and starts maplb and reducelb on host lb and a node on each
+// of n1, n2 and n3, and waits until all three nodes are alive; alive tells whether a node is.
+func startCluster(t *testing.T) (*net, *cluster, func(string) bool) {
 	n := newNet(t, []string{"lb", "n1", "n2", "n3"})
 	c := &cluster{t: t, net: n, dir: t.TempDir()}
 	t.Cleanup(c.stopAll)
@@ -252,7 +254,11 @@ func TestLinkCutMidJob(t *testing.T) {
 		return false
 	}
 	waitFor(t, 30*time.Second, "three nodes alive", func() bool { return alive("n1") && alive("n2") && alive("n3") })
+	return n, c, alive
+}
 
+// wordcountInputs writes 16 MB of text in 4 files and returns them with their word count.
+func wordcountInputs(t *testing.T, c *cluster) ([]string, *bytes.Buffer) {
 	var paths []string
 	for i := 0; i < 4; i++ {
 		p := filepath.Join(c.dir, fmt.Sprintf("text%d.txt", i))
@@ -267,6 +273,12 @@ func TestLinkCutMidJob(t *testing.T) {
 	if err := reference.WordCount(paths, &want); err != nil {
 		t.Fatal(err)
 	}
+	return paths, &want
+}
+
+func TestLinkCutMidJob(t *testing.T) {
+	n, c, alive := startCluster(t)
+	paths, want := wordcountInputs(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	out, errb, err := c.dlbp(ctx, append([]string{"submit", "--job", "wordcount", "--reducers", "3", "--split-size", "128KiB", "--detach"}, paths...)...)
