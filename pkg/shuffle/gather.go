@@ -58,7 +58,7 @@ type Gatherer struct {
 	// fetches from them fail at once, and their map tasks run again elsewhere, instead of each
 	// waiting out its own timeouts.
 	unreachable map[string]unreachableHolder
-	wg    sync.WaitGroup
+	wg          sync.WaitGroup
 }
 
 // unreachableHolder is when, and why, a holder could not be reached.
