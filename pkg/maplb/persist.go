@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dlbp/dlbp/pkg/cluster"
+	"github.com/dlbp/dlbp/pkg/daemon"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/sched"
@@ -104,19 +105,13 @@ func (m *MapLB) persistNow(j *mjob, state string) error {
 // so the daemon's lock is never held across a disk sync.
 func (m *MapLB) persister() {
 	defer m.wg.Done()
-	for {
-		select {
-		case <-m.ctx.Done():
-			m.flush()
-			return
-		case <-m.persistKick:
-		}
-		m.flush()
-	}
+	daemon.RunSaver(m.ctx, m.persistKick, m.flush)
 }
 
-// flush writes every changed job's record in one transaction.
-func (m *MapLB) flush() {
+// flush writes every changed job's record in one transaction and reports whether it did. A
+// failed write keeps every record dirty, to be written again, and turns /readyz red until a
+// write succeeds.
+func (m *MapLB) flush() bool {
 	m.mu.Lock()
 	puts, deletes := map[string]any{}, []string(nil)
 	for id := range m.dirty {
@@ -128,9 +123,21 @@ func (m *MapLB) flush() {
 	}
 	clear(m.dirty)
 	m.mu.Unlock()
-	if err := m.db.Write(bucketJobs, puts, deletes); err != nil {
-		m.Log.Error("saving job state", zap.Int("jobs", len(puts)+len(deletes)), zap.Error(err))
+	err := m.db.Write(bucketJobs, puts, deletes)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.saveErr = err
+	if err == nil {
+		return true
 	}
+	m.Log.Error("saving job state failed: trying again", zap.Int("jobs", len(puts)+len(deletes)), zap.Error(err))
+	for id := range puts {
+		m.dirty[id] = true
+	}
+	for _, id := range deletes {
+		m.dirty[id] = true
+	}
+	return false
 }
 
 // load restores the jobs of a previous run. Unfinished jobs are queued

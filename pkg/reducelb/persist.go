@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dlbp/dlbp/pkg/daemon"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/sched"
@@ -38,19 +39,13 @@ func (r *ReduceLB) persist(id string) {
 
 func (r *ReduceLB) saver() {
 	defer r.wg.Done()
-	for {
-		select {
-		case <-r.ctx.Done():
-			r.save()
-			return
-		case <-r.saveKick:
-		}
-		r.save()
-	}
+	daemon.RunSaver(r.ctx, r.saveKick, r.save)
 }
 
-// save writes the records of changed jobs, outside the daemon's lock.
-func (r *ReduceLB) save() {
+// save writes the records of changed jobs, outside the daemon's lock, and reports whether it
+// did. A failed write keeps them unsaved, to be written again, and turns /readyz red until a
+// write succeeds.
+func (r *ReduceLB) save() bool {
 	r.mu.Lock()
 	puts, deletes := map[string]any{}, []string(nil)
 	for id := range r.unsaved {
@@ -73,9 +68,21 @@ func (r *ReduceLB) save() {
 	}
 	clear(r.unsaved)
 	r.mu.Unlock()
-	if err := r.db.Write(bucketJobs, puts, deletes); err != nil {
-		r.Log.Error("saving job state", zap.Int("jobs", len(puts)+len(deletes)), zap.Error(err))
+	err := r.db.Write(bucketJobs, puts, deletes)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.saveErr = err
+	if err == nil {
+		return true
 	}
+	r.Log.Error("saving job state failed: trying again", zap.Int("jobs", len(puts)+len(deletes)), zap.Error(err))
+	for id := range puts {
+		r.unsaved[id] = true
+	}
+	for _, id := range deletes {
+		r.unsaved[id] = true
+	}
+	return false
 }
 
 // load restores the jobs of a previous run into the scheduler.

@@ -42,6 +42,7 @@ type ReduceLB struct {
 	kick     chan struct{}
 	db       *store.DB
 	unsaved  map[string]bool // jobs whose record must be written
+	saveErr  error           // why the last save of job records failed, nil once one succeeds
 	saveKick chan struct{}
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -167,6 +168,12 @@ func (r *ReduceLB) probedGone(t daemon.ProbeTarget, reason string) {
 }
 
 func (r *ReduceLB) ready() error {
+	r.mu.Lock()
+	saveErr := r.saveErr
+	r.mu.Unlock()
+	if saveErr != nil {
+		return fmt.Errorf("saving job state failed (the disk of --data-dir?): %v", saveErr)
+	}
 	if len(r.Members(cluster.RoleNode)) == 0 {
 		return errNoNodes
 	}
