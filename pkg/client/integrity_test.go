@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/dlbp/dlbp/pkg/integrity"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/transport"
 )
 
 // flipMiddle changes one byte in the middle of a file, its size unchanged: what a disk that
@@ -161,5 +163,55 @@ func TestDamagedInputFailsTheJob(t *testing.T) {
 			t.Fatalf("mode %s: job %s: %q, want it failed naming the damaged document", mode, st.State, st.Error)
 		}
 		t.Logf("mode %s: %s", mode, st.Error)
+	}
+}
+
+// TestDamagedInlinePart: a small part travels inline with the job's status (maplb keeps it with
+// the job's record); damaged there, it is read from the reducer's file instead, from the
+// failed block on. The "maplb" and the reducer here are one fake server, so that the inline
+// copy can be damaged.
+func TestDamagedInlinePart(t *testing.T) {
+	var part bytes.Buffer
+	cw := integrity.NewWriter(&part)
+	rw := job.NewRecordWriter(cw)
+	var want bytes.Buffer
+	for i := range 3000 {
+		line := fmt.Sprintf("line %05d of the part", i)
+		if err := rw.Write([]byte(line), []byte(line)); err != nil {
+			t.Fatal(err)
+		}
+		want.WriteString(line + "\n")
+	}
+	if err := rw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	good := part.Bytes()
+	srv := transport.NewServer(transport.ServerConfig{})
+	transport.Handle(srv, protocol.MethodResultRead, func(_ context.Context, r *protocol.ResultRead) (*protocol.Chunk, error) {
+		end := min(r.Offset+protocol.ChunkSize, int64(len(good)))
+		return &protocol.Chunk{Data: good[r.Offset:end], EOF: end == int64(len(good))}, nil
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	damaged := bytes.Clone(good)
+	damaged[len(damaged)*2/3] ^= 0x04
+	st := &protocol.JobStatus{ID: "jinline", Partitions: 1, Parts: []protocol.PartLocation{
+		{Partition: 0, Node: "n1", RPC: l.Addr().String(), Size: int64(len(good)), Inline: true, Data: damaged},
+	}}
+	cl := client.New(l.Addr().String(), nil)
+	defer cl.Close()
+	var out bytes.Buffer
+	if err := cl.WriteResult(context.Background(), st, &out); err != nil {
+		t.Fatalf("a damaged inline part with a good file on its reducer: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), want.Bytes()) {
+		t.Fatalf("output differs: %d bytes, want %d", out.Len(), want.Len())
 	}
 }
