@@ -503,7 +503,7 @@ func (n *Node) handleResultCopy(_ context.Context, r *protocol.ResultCopy) (*pro
 		msg := &protocol.ResultCopied{Job: r.Job, Partition: r.Partition, Node: n.Opts.Name, RPC: n.RPCAddr(), From: r.From}
 		if err != nil {
 			n.Log.Warn("copying a part failed", zap.String("job", r.Job), zap.Int("partition", r.Partition), zap.String("from", r.From), zap.Error(err))
-			msg.Err = err.Error()
+			msg.Err, msg.SourceDamaged = err.Error(), integrity.IsCorrupt(err)
 		}
 		n.report(n.ctx, r.ReduceLB, protocol.MethodResultCopied, msg)
 	}()

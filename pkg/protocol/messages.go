@@ -328,6 +328,9 @@ type ResultCopied struct {
 	RPC       string `msgpack:"rpc"`
 	From      string `msgpack:"from"`
 	Err       string `msgpack:"err,omitempty"`
+	// SourceDamaged says the part failed its check as it came from its reducer: the reducer's
+	// file is damaged, and the partition must be reduced again.
+	SourceDamaged bool `msgpack:"damaged,omitempty"`
 }
 
 // ReduceProgress is reducelb's account of a job's reduce side, sent to

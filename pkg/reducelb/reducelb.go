@@ -408,6 +408,15 @@ func (r *ReduceLB) handleResultCopied(_ context.Context, m *protocol.ResultCopie
 	if c == nil || c.to != m.Node || c.done.Node != m.From {
 		return &protocol.Empty{}, nil // a copy nobody waits for any more
 	}
+	if m.SourceDamaged {
+		// The reducer's part is damaged on its disk and has no copy yet: the partition is
+		// reduced again, elsewhere, from the partials (still kept: the job runs).
+		r.Log.Warn("a part is damaged on its reducer: reducing it again", zap.String("job", m.Job), zap.Int("partition", m.Partition),
+			zap.String("reducer", c.done.Node), zap.String("error", m.Err))
+		delete(j.copies, m.Partition)
+		r.carryOut(m.Job, r.sched.ReduceFailed(m.Job, m.Partition, c.done.Node, time.Now(), "its part was damaged on its disk: "+m.Err, sched.FaultNode))
+		return &protocol.Empty{}, nil
+	}
 	if m.Err != "" {
 		r.Log.Warn("copying a part failed; asking another node", zap.String("job", m.Job), zap.Int("partition", m.Partition), zap.String("node", m.Node), zap.String("error", m.Err))
 		r.startCopy(m.Job, j, m.Partition, c)

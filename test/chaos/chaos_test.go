@@ -165,7 +165,7 @@ func (c *cluster) waitHealthy(t *testing.T) {
 
 // fault is one fault of a round's schedule.
 type fault struct {
-	kind   string        // "restart" (kill -9, restart same name), "rename" (kill -9, new name), "stop" (SIGSTOP), "lb" (kill -9 a load balancer, restart it)
+	kind   string        // "restart" (kill -9, restart same name), "rename" (kill -9, new name), "stop" (SIGSTOP), "lb" (kill -9 a load balancer, restart it), "damage" (a byte of a partial or part on a node's disk)
 	target string        // "node" (any live node), "reducer" (a reducer of the job), or a load balancer: "maplb", "reducelb"
 	at     float64       // lands when this share of the map tasks is done (1: in the reduce phase)
 	down   time.Duration // how long the daemon stays killed or stopped
@@ -201,15 +201,17 @@ func drawRound(rng *rand.Rand) round {
 	}
 	for range 1 + rng.IntN(3) {
 		f := fault{at: float64(rng.IntN(11)) / 10, pick: rng.IntN(1 << 20)}
-		switch k := rng.IntN(10); {
+		switch k := rng.IntN(12); {
 		case k < 3:
 			f.kind, f.target, f.down = "restart", "node", time.Duration(rng.IntN(4000))*time.Millisecond
 		case k < 5:
 			f.kind, f.target = "rename", "node"
 		case k < 8:
 			f.kind, f.target, f.down = "stop", "node", time.Second+time.Duration(rng.IntN(4000))*time.Millisecond
-		default:
+		case k < 10:
 			f.kind, f.target, f.down = "restart", "reducer", time.Duration(rng.IntN(4000))*time.Millisecond
+		default:
+			f.kind, f.target = "damage", "node"
 		}
 		if f.target == "reducer" && r.mode == "single" {
 			f.target = "node"
@@ -500,6 +502,9 @@ func (c *cluster) apply(t *testing.T, f fault, r round, st proccluster.Status) (
 		return nil, ""
 	}
 	victim := up[f.pick%len(up)]
+	if f.kind == "damage" {
+		return nil, c.damage(t, victim, st.ID, f.pick, pct)
+	}
 	c.down[victim] = true
 	switch f.kind {
 	case "stop":
@@ -519,6 +524,30 @@ func (c *cluster) apply(t *testing.T, f fault, r round, st proccluster.Status) (
 		return &pending{due: time.Now().Add(f.down), what: "restart " + victim, do: func() { c.Restart(t, victim); delete(c.down, victim) }},
 			fmt.Sprintf("kill -9 %s %s (down %.1fs)", victim, pct, f.down.Seconds())
 	}
+}
+
+// damage changes one byte in the middle of one of the job's partials or committed parts on
+// node's disk, as a disk that rots does; pick chooses the file. It returns what it did, or ""
+// when the node holds no such file now.
+func (c *cluster) damage(t *testing.T, node, job string, pick int, pct string) string {
+	dir := c.Proc(t, node).DataDir
+	files, _ := filepath.Glob(filepath.Join(dir, "maps", job, "t*.a*.p*"))
+	parts, _ := filepath.Glob(filepath.Join(dir, "results", job, "part-*"))
+	files = slices.DeleteFunc(append(files, parts...), func(p string) bool { return strings.HasSuffix(p, ".tmp") })
+	if len(files) == 0 {
+		return ""
+	}
+	path := files[pick%len(files)]
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) < 16 {
+		return "" // gone meanwhile, or too small to hold data
+	}
+	data[len(data)/2] ^= 0x01
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return ""
+	}
+	rel, _ := filepath.Rel(dir, path)
+	return fmt.Sprintf("damaged %s on %s %s", rel, node, pct)
 }
 
 // userWordcount names the user job of the mix: examples/wordcount as WebAssembly, whose output
