@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -81,10 +83,19 @@ func (g *Gatherer) holderDown(addr string) error {
 }
 
 // outOfReach reports whether a fetch failed on the way to its holder (the transport: no
-// answer, no connection), not by an answer of the holder, damaged data or the end of the fetch.
+// answer, no connection), not by an answer of the holder, damaged data, this node's own disk
+// or the end of the fetch.
 func outOfReach(ctx context.Context, err error) bool {
 	var re *transport.RemoteError
-	return err != nil && ctx.Err() == nil && !errors.As(err, &re) && !integrity.IsCorrupt(err)
+	return err != nil && ctx.Err() == nil && !errors.As(err, &re) && !integrity.IsCorrupt(err) && !localFailure(err)
+}
+
+// localFailure reports whether err is a failure of this node's own files (creating, writing,
+// syncing or renaming the gathered copy: a full or failing disk).
+func localFailure(err error) bool {
+	var pathErr *fs.PathError
+	var linkErr *os.LinkError
+	return errors.As(err, &pathErr) || errors.As(err, &linkErr) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EIO)
 }
 
 type partKey struct {
@@ -233,6 +244,22 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if localFailure(err) && ctx.Err() == nil && g.parts[k] == st {
+		// This node's own disk cannot keep the partial (full, failing): not the holder's
+		// fault. The partition is given up here, what it gathered removed, and the failure
+		// reported, so that it is reduced elsewhere.
+		g.log.Warn("cannot keep a fetched partial on this node's disk: giving the partition up here", zap.String("job", k.job),
+			zap.Int("partition", k.p), zap.Int("task", pt.Task), zap.Error(err))
+		delete(g.parts, k)
+		st.cancel()
+		os.RemoveAll(filepath.Dir(g.layout.GatherPath(k.job, k.p, 0)))
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			g.onDone(k.job, k.p, 0, fmt.Errorf("this node cannot keep the partials: %w", err), false)
+		}()
+		return
+	}
 	if pt.Node != g.self && outOfReach(ctx, err) {
 		if u, known := g.unreachable[pt.RPC]; !known || time.Since(u.at) >= unreachableFor { // a real try failed
 			if g.unreachable == nil {
@@ -278,6 +305,9 @@ func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial
 		// once written.
 		local := g.layout.PartialPath(k.job, pt.Task, pt.Attempt, k.p)
 		f, err := os.Open(local)
+		if errors.Is(err, os.ErrNotExist) {
+			return transport.Errorf(transport.CodeNotFound, "%s: no such partial here", filepath.Base(local))
+		}
 		if err != nil {
 			return err
 		}

@@ -3,12 +3,15 @@ package shuffle
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -218,5 +221,46 @@ func TestGathererPartialGoneFromHolder(t *testing.T) {
 	g.Add("jgone", 0, job.Spec{Job: "sort", Reducers: 1}, 1, []protocol.Partial{{Task: 0, Node: "holder", RPC: h.addr, Seq: 1}})
 	if err := waitErr(t, damaged, "report of the missing partial"); transport.CodeOf(err) != transport.CodeNotFound {
 		t.Fatalf("reported %v, want not found", err)
+	}
+}
+
+// TestGathererOwnDiskFull: a reducer whose own disk cannot keep a fetched partial (full) gives
+// the partition up and reports the failure, so that it is reduced elsewhere; the holder is not
+// blamed (its partial is fine, its map task does not run again). Seen in CI: each ENOSPC was
+// reported as the holder's, and the map tasks ran again and again.
+func TestGathererOwnDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs as the reducer's disk")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	keys := make([]string, 20000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key %06d", i)
+	}
+	h := startHolder(t, map[[2]int][]byte{{0, 0}: partialOf(t, keys...)}) // ~200 KB: does not fit
+	client := transport.NewClient(transport.ClientConfig{})
+	defer client.Close()
+	layout := Layout{Dir: dir}
+	done := make(chan error, 1)
+	damaged := make(chan error, 1)
+	g := NewGatherer(layout, client, "reducer", zap.NewNop(), func(_ string, _ int, _ int64, err error, _ bool) { done <- err })
+	g.Damaged = func(_ string, _ int, _ protocol.Partial, err error) { damaged <- err }
+	defer g.Close()
+	g.Add("jfull", 0, job.Spec{Job: "sort", Reducers: 1}, 1, []protocol.Partial{{Task: 0, Node: "holder", RPC: h.addr, Seq: 1}})
+	err := waitErr(t, done, "the partition given up")
+	if err == nil || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("reported %v, want no space left on device", err)
+	}
+	select {
+	case err := <-damaged:
+		t.Fatalf("the holder was blamed for this node's full disk: %v", err)
+	default:
+	}
+	if _, err := os.Stat(filepath.Dir(layout.GatherPath("jfull", 0, 0))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("what the partition gathered is still there: %v", err)
 	}
 }
