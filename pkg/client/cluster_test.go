@@ -56,6 +56,21 @@ func inputs(t *testing.T) []string {
 	return paths
 }
 
+// genText writes size bytes of generated text (corpus seed seed) to a file and returns its path.
+func genText(t *testing.T, size int64, seed int64) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("text-%d.txt", seed))
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := corpus.Generate(f, size, seed); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func run(t *testing.T, cl *client.Client, spec job.Spec, split int64, paths []string) (*protocol.JobStatus, []byte) {
 	t.Helper()
 	return runSubmitted(t, cl, paths, func(ctx context.Context, in []client.Input) (*protocol.JobStatus, error) {

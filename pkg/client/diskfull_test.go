@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dlbp/dlbp/internal/corpus"
 	"github.com/dlbp/dlbp/internal/reference"
 	"github.com/dlbp/dlbp/internal/testcluster"
 	"github.com/dlbp/dlbp/pkg/client"
@@ -47,15 +46,7 @@ func TestMapLBDiskFullKeepsServing(t *testing.T) {
 			o.DataDir = filepath.Join(dir, "maplb")
 		}
 	})
-	big := filepath.Join(t.TempDir(), "big.txt")
-	f, err := os.Create(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := corpus.Generate(f, 24<<20, 3); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	big := genText(t, 24<<20, 3)
 	cl := c.Client("dlbp")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -101,15 +92,7 @@ func TestNodeDiskFull(t *testing.T) {
 	})
 	c.AddNodeWith("nsmall", filepath.Join(small, "nsmall"))
 	c.WaitMembers(7)
-	text := filepath.Join(t.TempDir(), "text.txt")
-	f, err := os.Create(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := corpus.Generate(f, 48<<20, 5); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	text := genText(t, 48<<20, 5)
 	var want bytes.Buffer
 	if err := reference.Sort([]string{text}, &want); err != nil {
 		t.Fatal(err)

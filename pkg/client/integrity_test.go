@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dlbp/dlbp/internal/corpus"
 	"github.com/dlbp/dlbp/internal/reference"
 	"github.com/dlbp/dlbp/internal/testcluster"
 	"github.com/dlbp/dlbp/pkg/client"
@@ -43,16 +42,7 @@ func flipMiddle(t *testing.T, path string) {
 // its parts are as large as its input, so they are kept on the nodes' disks, not inline.)
 func TestDamagedPartIsNeverPrinted(t *testing.T) {
 	c := testcluster.Start(t, 3)
-	text := filepath.Join(t.TempDir(), "text.txt")
-	f, err := os.Create(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := corpus.Generate(f, 1<<20, 7); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	paths := []string{text}
+	paths := []string{genText(t, 1<<20, 7)}
 	var want bytes.Buffer
 	if err := reference.Sort(paths, &want); err != nil {
 		t.Fatal(err)
@@ -104,7 +94,7 @@ func TestDamagedPartIsNeverPrinted(t *testing.T) {
 		flipMiddle(t, partFile(loc.Copy, loc.Partition))
 	}
 	out.Reset()
-	err = cl.WriteResult(ctx, st, &out)
+	err := cl.WriteResult(ctx, st, &out)
 	if !integrity.IsCorrupt(err) && (err == nil || !strings.Contains(err.Error(), "damaged")) {
 		t.Fatalf("with every copy damaged: error %v, want one saying the part is damaged", err)
 	}
