@@ -25,7 +25,7 @@ func checkDirs() bool { return os.Getenv(checkDirsEnv) == "1" }
 
 // dataSize is the bytes of the files in dir that the jobs put there: caches that are meant to
 // stay (user modules and their compiled code), the state stores (bbolt files do not shrink)
-// and the daemon's own address file are left out.
+// and the daemon's own files (its addresses, the peers it rejoins through) are left out.
 func dataSize(dir string) int64 {
 	var n int64
 	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -35,7 +35,7 @@ func dataSize(dir string) int64 {
 		if d.IsDir() && (d.Name() == "blobs" || d.Name() == "wasm-cache") {
 			return filepath.SkipDir
 		}
-		if d.Type().IsRegular() && !strings.HasSuffix(d.Name(), ".db") && d.Name() != "addrs.json" {
+		if d.Type().IsRegular() && !strings.HasSuffix(d.Name(), ".db") && d.Name() != "addrs.json" && d.Name() != "peers.json" {
 			if info, err := d.Info(); err == nil {
 				n += info.Size()
 			}
