@@ -73,26 +73,3 @@ func Every(ctx context.Context, interval time.Duration, f func()) {
 		f()
 	}
 }
-
-// SaveRetry is how soon RunSaver tries a failed save again (a full or failing disk).
-const SaveRetry = time.Second
-
-// RunSaver calls save at every kick, and again SaveRetry after one that failed (save reports
-// whether it wrote everything; what it could not write it keeps for the next call), until ctx
-// ends, then once more.
-func RunSaver(ctx context.Context, kick <-chan struct{}, save func() bool) {
-	var retry <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			save()
-			return
-		case <-kick:
-		case <-retry:
-		}
-		retry = nil
-		if !save() {
-			retry = time.After(SaveRetry)
-		}
-	}
-}

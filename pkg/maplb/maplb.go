@@ -61,7 +61,7 @@ type MapLB struct {
 	gone         map[string]time.Time          // expired job ids → when they expired
 	beginKeys    map[string]string             // SubmitBegin.Key → the job it opened, while the job is known
 	droppedUp    map[string]droppedUpload      // uploads dropped lately → why (for their chunks still coming)
-	saveErr      error                         // why the last save of job records failed, nil once one succeeds
+	saved        daemon.SaveState              // the last save of job records
 	lostNodes    map[string]lostNode           // nodes that left lately, for the dashboard
 	leaves       *daemon.Leaves                // departures waiting out their grace period
 	bootOf       map[string]string             // node name → the Boot of the run seen last
@@ -190,7 +190,7 @@ func (m *MapLB) probedGone(t daemon.ProbeTarget, reason string) {
 
 func (m *MapLB) ready() error {
 	m.mu.Lock()
-	saveErr := m.saveErr
+	saveErr := m.saved.Err
 	m.mu.Unlock()
 	if saveErr != nil {
 		return fmt.Errorf("saving job state failed (the disk of --data-dir?): %v", saveErr)

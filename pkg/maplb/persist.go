@@ -126,11 +126,9 @@ func (m *MapLB) flush() bool {
 	err := m.db.Write(bucketJobs, puts, deletes)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.saveErr = err
-	if err == nil {
+	if m.saved.Wrote(m.Log, len(puts)+len(deletes), err) {
 		return true
 	}
-	m.Log.Error("saving job state failed: trying again", zap.Int("jobs", len(puts)+len(deletes)), zap.Error(err))
 	for id := range puts {
 		m.dirty[id] = true
 	}

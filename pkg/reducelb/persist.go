@@ -71,11 +71,9 @@ func (r *ReduceLB) save() bool {
 	err := r.db.Write(bucketJobs, puts, deletes)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.saveErr = err
-	if err == nil {
+	if r.saved.Wrote(r.Log, len(puts)+len(deletes), err) {
 		return true
 	}
-	r.Log.Error("saving job state failed: trying again", zap.Int("jobs", len(puts)+len(deletes)), zap.Error(err))
 	for id := range puts {
 		r.unsaved[id] = true
 	}

@@ -41,8 +41,8 @@ type ReduceLB struct {
 	dirty    map[string]bool   // jobs whose progress maplb has not heard yet
 	kick     chan struct{}
 	db       *store.DB
-	unsaved  map[string]bool // jobs whose record must be written
-	saveErr  error           // why the last save of job records failed, nil once one succeeds
+	unsaved  map[string]bool  // jobs whose record must be written
+	saved    daemon.SaveState // the last save of job records
 	saveKick chan struct{}
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -169,7 +169,7 @@ func (r *ReduceLB) probedGone(t daemon.ProbeTarget, reason string) {
 
 func (r *ReduceLB) ready() error {
 	r.mu.Lock()
-	saveErr := r.saveErr
+	saveErr := r.saved.Err
 	r.mu.Unlock()
 	if saveErr != nil {
 		return fmt.Errorf("saving job state failed (the disk of --data-dir?): %v", saveErr)
