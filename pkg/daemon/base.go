@@ -66,6 +66,9 @@ type Base struct {
 	wg      sync.WaitGroup
 	once    sync.Once
 	stopped chan struct{} // closed by Stop
+
+	cutMu  sync.Mutex
+	cutLBs map[string]time.Time // load balancers found out of reach lately (relay.go)
 }
 
 // NewBase opens the daemon's RPC listener (so its address is known before

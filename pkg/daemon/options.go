@@ -54,6 +54,7 @@ type Options struct {
 	MaxTaskOutput string       `yaml:"max-task-output"` // node and maplb: bytes one user program may write
 	ModuleCache   string       `yaml:"module-cache"`    // node and maplb: compiled WebAssembly modules
 	MinFreeDisk   string       `yaml:"min-free-disk"`   // node only: free space below which it takes no task
+	StallTimeout  string       `yaml:"stall-timeout"`   // reducelb only: how long a reduce or copy may make no progress
 	Config        string       `yaml:"-"`
 
 	// Set by Parse from the fields above.
@@ -75,7 +76,13 @@ type Options struct {
 	// MinFreeDiskBytes is MinFreeDisk; -1 when automatic (DefaultMinFreeDisk or 5% of the
 	// data directory's filesystem, whichever is less).
 	MinFreeDiskBytes int64 `yaml:"-"`
+	// Stall is StallTimeout (DefaultStallTimeout).
+	Stall time.Duration `yaml:"-"`
 }
+
+// DefaultStallTimeout is how long reducelb lets a reducer or a copier of a part go without
+// progress (as Hadoop's mapreduce.task.timeout) before it gives the work to another node.
+const DefaultStallTimeout = 10 * time.Minute
 
 // DefaultMinFreeDisk is the most free space a node keeps for itself by default; on a small
 // filesystem, 5% of it.
@@ -86,7 +93,8 @@ const DefaultMinFreeDisk = 1 << 30
 func Defaults(role cluster.Role) Options {
 	o := Options{Role: role, LogLevel: "info", LogFormat: "console", Slots: 2, Memory: "256MiB", MemoryBytes: 256 << 20, Mode: "dlbp", ResultTTL: "24h", ResultKeep: 24 * time.Hour,
 		MaxJobInput: "1TiB", MaxJobBytes: 1 << 40, MaxClientJobs: 64, LeaveGrace: DefaultLeaveGrace, ProbeInterval: DefaultProbeInterval,
-		TaskMemory: "256MiB", TaskMemoryBytes: 256 << 20, MaxTaskOutput: "10GiB", MaxTaskOutputBytes: 10 << 30, MinFreeDisk: "auto", MinFreeDiskBytes: -1}
+		TaskMemory: "256MiB", TaskMemoryBytes: 256 << 20, MaxTaskOutput: "10GiB", MaxTaskOutputBytes: 10 << 30, MinFreeDisk: "auto", MinFreeDiskBytes: -1,
+		StallTimeout: DefaultStallTimeout.String(), Stall: DefaultStallTimeout}
 	switch role {
 	case cluster.RoleMapLB:
 		o.RPC, o.Gossip, o.HTTP = "127.0.0.1:7070", "127.0.0.1:7946", "127.0.0.1:7071"
@@ -102,8 +110,9 @@ func Defaults(role cluster.Role) Options {
 
 // roleKeys lists the option names a role accepts beyond the common ones.
 var roleKeys = map[cluster.Role][]string{
-	cluster.RoleMapLB: {"mode", "result-ttl", "max-job-input", "max-client-jobs", "allow-exec", "task-memory", "max-task-output", "module-cache"},
-	cluster.RoleNode:  {"slots", "memory", "allow-exec", "task-memory", "max-task-output", "module-cache", "min-free-disk"},
+	cluster.RoleMapLB:    {"mode", "result-ttl", "max-job-input", "max-client-jobs", "allow-exec", "task-memory", "max-task-output", "module-cache"},
+	cluster.RoleReduceLB: {"stall-timeout"},
+	cluster.RoleNode:     {"slots", "memory", "allow-exec", "task-memory", "max-task-output", "module-cache", "min-free-disk"},
 }
 
 // commonKeys lists the option names every daemon accepts.
@@ -145,6 +154,9 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 		fs.StringVar(&f.ResultTTL, "result-ttl", f.ResultTTL, "how long a finished job and its result are kept (Go duration)")
 		fs.StringVar(&f.MaxJobInput, "max-job-input", f.MaxJobInput, "input bytes one job may upload (KiB, MiB, GiB, TiB suffixes)")
 		fs.IntVar(&f.MaxClientJobs, "max-client-jobs", f.MaxClientJobs, "unfinished jobs one client host may have at once")
+	}
+	if role == cluster.RoleReduceLB {
+		fs.StringVar(&f.StallTimeout, "stall-timeout", f.StallTimeout, "how long a reducer, or a node copying a part, may go without progress (no byte gathered, reduced, written or copied; or no answer to reducelb's check every few seconds) before its work goes to another node (Go duration)")
 	}
 	if role == cluster.RoleNode {
 		fs.IntVar(&f.Slots, "slots", f.Slots, "tasks run at once")
@@ -223,6 +235,8 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 			o.ModuleCache = f.ModuleCache
 		case "min-free-disk":
 			o.MinFreeDisk = f.MinFreeDisk
+		case "stall-timeout":
+			o.StallTimeout = f.StallTimeout
 		}
 	})
 	o.Config = f.Config
@@ -297,6 +311,9 @@ func (o *Options) finish() error {
 		return fmt.Errorf("--memory %q: want a size of at least 1MiB", o.Memory)
 	}
 	o.MemoryBytes = mem
+	if o.Stall, err = time.ParseDuration(o.StallTimeout); err != nil || o.Stall <= 0 {
+		return fmt.Errorf("--stall-timeout %q: want a positive duration such as 90s or 10m", o.StallTimeout)
+	}
 	if o.ResultKeep, err = time.ParseDuration(o.ResultTTL); err != nil || o.ResultKeep <= 0 {
 		return fmt.Errorf("--result-ttl %q: want a positive duration such as 30m or 24h", o.ResultTTL)
 	}

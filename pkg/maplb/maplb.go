@@ -770,7 +770,7 @@ func (m *MapLB) register(j *mjob) {
 				return
 			}
 			if addr != "" {
-				err := m.Client.Call(m.ctx, addr, protocol.MethodJobRegister, msg, nil)
+				err := m.CallLB(m.ctx, 10*time.Second, addr, protocol.MethodJobRegister, msg, nil)
 				if err == nil {
 					return
 				}
@@ -1088,10 +1088,9 @@ func (m *MapLB) endJob(j *mjob, state, reason string) {
 	for _, a := range m.rpcOf {
 		addrs = append(addrs, a)
 	}
+	reduceLB := ""
 	if j.mode == sched.ModeDLBP {
-		if addr := m.reduceLBAddr(); addr != "" {
-			addrs = append(addrs, addr)
-		}
+		reduceLB = m.reduceLBAddr()
 	}
 	id, registered := j.id, j.registered
 	m.wg.Add(1)
@@ -1108,6 +1107,9 @@ func (m *MapLB) endJob(j *mjob, state, reason string) {
 			ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
 			m.Client.Call(ctx, addr, protocol.MethodJobForget, &protocol.JobForget{Job: id}, nil)
 			cancel()
+		}
+		if reduceLB != "" {
+			m.CallLB(m.ctx, 5*time.Second, reduceLB, protocol.MethodJobForget, &protocol.JobForget{Job: id}, nil)
 		}
 	}()
 }

@@ -1,7 +1,6 @@
 package maplb
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -256,9 +255,7 @@ func (m *MapLB) forwardMapDone(j *mjob, out protocol.Partial) {
 		for try := 0; m.ctx.Err() == nil; try++ {
 			addr := m.reduceLBAddr()
 			if addr != "" {
-				ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
-				err := m.Client.Call(ctx, addr, protocol.MethodMapDone, msg, nil)
-				cancel()
+				err := m.CallLB(m.ctx, 10*time.Second, addr, protocol.MethodMapDone, msg, nil)
 				if err == nil {
 					return
 				}

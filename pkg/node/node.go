@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,12 +40,15 @@ type Node struct {
 
 	mu       sync.Mutex
 	running  map[attemptKey]context.CancelFunc
-	copies   map[partKey]context.CancelFunc // parts being copied here
-	reduceLB map[string]string              // job → reducelb address to report parts to
+	copies   map[partKey]*partCopy // parts being copied here, or copied (until forgotten)
+	reduceLB map[string]string     // job → reducelb address to report parts to
 	draining bool
 	// The disk (disk.go): below the limit, no new task.
 	diskLow             bool
 	diskFree, diskLimit int64
+
+	// dropReport, when set (tests only), loses the reports it names, as a network would.
+	dropReport atomic.Pointer[func(method string, msg any) bool]
 
 	outMu   sync.Mutex
 	outputs map[string]outputJob // jobs whose map outputs are here (outputs.go)
@@ -64,6 +68,14 @@ type partKey struct {
 	p   int
 }
 
+// partCopy is a copy of a committed part that reducelb asked of this node.
+type partCopy struct {
+	from     string // the reducer copied from
+	cancel   context.CancelFunc
+	progress atomic.Int64           // bytes copied so far
+	report   *protocol.ResultCopied // once the copy ended: what was reported
+}
+
 // New builds a node from its options; gossip carries memberlist timings
 // (zero values: memberlist's defaults).
 func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error) {
@@ -75,7 +87,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 		Base:     b,
 		layout:   shuffle.Layout{Dir: o.DataDir},
 		running:  map[attemptKey]context.CancelFunc{},
-		copies:   map[partKey]context.CancelFunc{},
+		copies:   map[partKey]*partCopy{},
 		reduceLB: map[string]string{},
 		outputs:  map[string]outputJob{},
 	}
@@ -119,6 +131,7 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 	})
 	transport.Handle(s, protocol.MethodReduceAdd, n.handleReduceWork)
 	transport.Handle(s, protocol.MethodResultCopy, n.handleResultCopy)
+	transport.Handle(s, protocol.MethodRelay, n.ServeRelay)
 	transport.Handle(s, protocol.MethodJobForget, n.handleForget)
 	transport.Handle(s, protocol.MethodNodeState, func(context.Context, *protocol.Empty) (*protocol.NodeStatus, error) {
 		return &protocol.NodeStatus{Running: n.Running(), Slots: o.Slots, Name: o.Name, Boot: n.Boot}, nil
@@ -312,6 +325,10 @@ func (n *Node) runMap(ctx context.Context, r *protocol.RunMap, release func()) {
 // report sends a report, trying a few times: a load balancer that is
 // restarting should still hear of the work.
 func (n *Node) report(ctx context.Context, addr, method string, msg any) bool {
+	if drop := n.dropReport.Load(); drop != nil && (*drop)(method, msg) {
+		n.Log.Warn("report dropped (a test loses it)", zap.String("to", addr), zap.String("method", method))
+		return false
+	}
 	var err error
 	for try := 0; try < 5; try++ {
 		if err = n.Client.Call(ctx, addr, method, msg, nil); err == nil {
@@ -332,6 +349,10 @@ func (n *Node) report(ctx context.Context, addr, method string, msg any) bool {
 	n.Log.Warn("report not delivered", zap.String("to", addr), zap.String("method", method), zap.Error(err))
 	return false
 }
+
+// DropReportsForTest makes the node lose every report drop names, as a network would lose
+// it: for tests of what recovers a lost message.
+func (n *Node) DropReportsForTest(drop func(method string, msg any) bool) { n.dropReport.Store(&drop) }
 
 // mapTask runs one map attempt and writes its partials; it returns their sizes.
 func (n *Node) mapTask(ctx context.Context, r *protocol.RunMap) ([]int64, error) {
@@ -421,7 +442,7 @@ func (n *Node) writePartials(r *protocol.RunMap, m job.Mapper) ([]int64, error) 
 	return sizes, nil
 }
 
-func (n *Node) handleReduceWork(_ context.Context, r *protocol.ReduceWork) (*protocol.Empty, error) {
+func (n *Node) handleReduceWork(_ context.Context, r *protocol.ReduceWork) (*protocol.WorkProgress, error) {
 	if err := checkWork(r.Job, &r.Spec, r.Maps); err != nil {
 		return nil, err
 	}
@@ -431,8 +452,7 @@ func (n *Node) handleReduceWork(_ context.Context, r *protocol.ReduceWork) (*pro
 	n.mu.Lock()
 	n.reduceLB[r.Job] = r.ReduceLB
 	n.mu.Unlock()
-	n.gather.Add(r.Job, r.Partition, r.Spec, r.Maps, r.Partials)
-	return &protocol.Empty{}, nil
+	return &protocol.WorkProgress{Progress: n.gather.Add(r.Job, r.Partition, r.Spec, r.Maps, r.Partials)}, nil
 }
 
 // partDone reports a reduced partition to reducelb.
@@ -473,8 +493,9 @@ func (n *Node) partialDamaged(jobID string, p int, pt protocol.Partial, err erro
 
 // handleResultCopy copies a committed part from the reducer that wrote it,
 // so that the job's result survives the loss of that node, and reports the
-// copy to reducelb. Asking again while a copy runs is harmless.
-func (n *Node) handleResultCopy(_ context.Context, r *protocol.ResultCopy) (*protocol.Empty, error) {
+// copy to reducelb. Asking again while the copy runs answers its progress; asking again once
+// it ended says its report again (the first may have been lost).
+func (n *Node) handleResultCopy(_ context.Context, r *protocol.ResultCopy) (*protocol.WorkProgress, error) {
 	if !protocol.ValidJobID(r.Job) {
 		return nil, errBadJobID(r.Job)
 	}
@@ -484,20 +505,34 @@ func (n *Node) handleResultCopy(_ context.Context, r *protocol.ResultCopy) (*pro
 	k := partKey{r.Job, r.Partition}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if _, busy := n.copies[k]; busy {
-		return &protocol.Empty{}, nil
+	if c := n.copies[k]; c != nil {
+		if c.from == r.From {
+			if c.report != nil {
+				msg := c.report
+				n.wg.Add(1)
+				go func() {
+					defer n.wg.Done()
+					n.report(n.ctx, r.ReduceLB, protocol.MethodResultCopied, msg)
+				}()
+			}
+			return &protocol.WorkProgress{Progress: c.progress.Load()}, nil
+		}
+		c.cancel() // a copy of another reducer's part, superseded since
 	}
 	ctx, cancel := context.WithCancel(n.ctx)
-	n.copies[k] = cancel
+	c := &partCopy{from: r.From, cancel: cancel}
+	n.copies[k] = c
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		defer cancel()
-		err := n.copyPart(ctx, r)
-		n.mu.Lock()
-		delete(n.copies, k)
-		n.mu.Unlock()
+		err := n.copyPart(ctx, r, c)
 		if ctx.Err() != nil {
+			n.mu.Lock()
+			if n.copies[k] == c {
+				delete(n.copies, k)
+			}
+			n.mu.Unlock()
 			return // forgotten, or the node stops
 		}
 		msg := &protocol.ResultCopied{Job: r.Job, Partition: r.Partition, Node: n.Opts.Name, RPC: n.RPCAddr(), From: r.From}
@@ -505,14 +540,19 @@ func (n *Node) handleResultCopy(_ context.Context, r *protocol.ResultCopy) (*pro
 			n.Log.Warn("copying a part failed", zap.String("job", r.Job), zap.Int("partition", r.Partition), zap.String("from", r.From), zap.Error(err))
 			msg.Err, msg.SourceDamaged = err.Error(), integrity.IsCorrupt(err)
 		}
+		n.mu.Lock()
+		if n.copies[k] == c {
+			c.report = msg
+		}
+		n.mu.Unlock()
 		n.report(n.ctx, r.ReduceLB, protocol.MethodResultCopied, msg)
 	}()
-	return &protocol.Empty{}, nil
+	return &protocol.WorkProgress{}, nil
 }
 
 // copyPart streams a part from its reducer into this node's results,
 // committed by rename, and checks its size.
-func (n *Node) copyPart(ctx context.Context, r *protocol.ResultCopy) error {
+func (n *Node) copyPart(ctx context.Context, r *protocol.ResultCopy, c *partCopy) error {
 	remote := shuffle.NewReader(ctx, n.Client, r.FromRPC, protocol.MethodResultRead, r.Size, func(off int64) any {
 		return &protocol.ResultRead{Job: r.Job, Partition: r.Partition, Offset: off}
 	})
@@ -521,7 +561,8 @@ func (n *Node) copyPart(ctx context.Context, r *protocol.ResultCopy) error {
 	// process or machine); the reducer synced the part it wrote, which
 	// guards against the loss of power to all.
 	size, err := shuffle.WriteFileAtomic(ctx, n.layout.ResultPath(r.Job, r.Partition), false, func(w io.Writer) error {
-		_, err := integrity.Copy(w, &shuffle.CountingReader{R: remote, Count: n.Metrics.Bytes.WithLabelValues("in", "result-copy").Add},
+		counted := n.Metrics.Bytes.WithLabelValues("in", "result-copy")
+		_, err := integrity.Copy(w, &shuffle.CountingReader{R: remote, Count: func(b float64) { counted.Add(b); c.progress.Add(int64(b)) }},
 			fmt.Sprintf("part %d of job %s on %s", r.Partition, r.Job, r.From))
 		return err
 	})
@@ -542,11 +583,11 @@ func (n *Node) handleForget(_ context.Context, r *protocol.JobForget) (*protocol
 			cancel()
 		}
 	}
-	if r.Results {
-		for k, cancel := range n.copies {
-			if k.job == r.Job {
-				cancel()
-			}
+	for k, c := range n.copies {
+		// A copy that ended is forgotten with its job; one under way only with the results.
+		if k.job == r.Job && (r.Results || c.report != nil) {
+			c.cancel()
+			delete(n.copies, k)
 		}
 	}
 	delete(n.reduceLB, r.Job)

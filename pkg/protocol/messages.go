@@ -38,14 +38,18 @@ const (
 	MethodReduceProgress = "reduce.progress" // ReduceProgress → Empty (reducelb → maplb)
 
 	// reducelb ↔ node, node ↔ node.
-	MethodReduceAdd    = "reduce.add"    // ReduceWork → Empty
+	MethodReduceAdd    = "reduce.add"    // ReduceWork → WorkProgress
 	MethodReduceDone   = "reduce.done"   // ReduceDone → Empty
 	MethodReduceFailed = "reduce.failed" // ReduceFailed → Empty
 	// PartialDamaged → Empty: a reducer found a partial damaged at its holder
 	MethodPartialDamaged = "partial.damaged"
 	MethodPartialRead    = "partial.read"  // PartialRead → Chunk
-	MethodResultCopy     = "result.copy"   // ResultCopy → Empty (reducelb → node)
+	MethodResultCopy     = "result.copy"   // ResultCopy → WorkProgress (reducelb → node)
 	MethodResultCopied   = "result.copied" // ResultCopied → Empty (node → reducelb)
+
+	// Relay → the relayed method's answer: a load balancer that cannot reach the other
+	// directly sends through a node (see Relay).
+	MethodRelay = "relay.call"
 )
 
 // Empty is the request or reply of calls that carry nothing.
@@ -366,6 +370,28 @@ type ReduceWork struct {
 	Maps      int       `msgpack:"maps"`
 	ReduceLB  string    `msgpack:"reducelb"`
 	Partials  []Partial `msgpack:"partials"`
+}
+
+// Relay asks a node to pass a message on to a load balancer that the sender cannot reach
+// itself (a link cut between maplb and reducelb only). Method must be one of RelayedMethods,
+// and To the RPC address of a load balancer the node knows by gossip; Body is the message,
+// encoded. The answer is the load balancer's answer, or its error.
+type Relay struct {
+	To     string `msgpack:"to"`
+	Method string `msgpack:"method"`
+	Body   []byte `msgpack:"body"`
+}
+
+// RelayedMethods are the messages a node passes on between the load balancers.
+var RelayedMethods = map[string]bool{MethodReduceProgress: true, MethodJobRegister: true, MethodMapDone: true, MethodJobForget: true}
+
+// WorkProgress answers ReduceWork and ResultCopy, which reducelb sends again every few seconds
+// to the nodes that reduce or copy a partition for it: Progress counts the bytes the node has
+// moved for that work so far (gathered, reduced and written; copied). reducelb gives the work
+// to another node when the count stands still for its --stall-timeout, or when it gets no
+// answer for as long (a node it cannot reach, though gossip says it lives).
+type WorkProgress struct {
+	Progress int64 `msgpack:"progress"`
 }
 
 // ReduceDone reports a committed part file.

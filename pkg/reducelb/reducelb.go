@@ -55,9 +55,12 @@ type rjob struct {
 	maplb  string
 	parts  map[int]protocol.PartLocation
 	copies map[int]*copying // committed parts being copied to a second node
-	rerun  []int
-	done   bool
-	fail   string
+	// watches is what each running partition's reducer last said of its progress, while the
+	// job's every map output is known (watch.go).
+	watches map[int]*watch
+	rerun   []int
+	done    bool
+	fail    string
 }
 
 // inlineBytes is the size of the job's parts kept inline, but for
@@ -80,6 +83,7 @@ type copying struct {
 	to     string              // the node copying it now
 	tried  map[string]bool     // nodes asked in this round
 	rounds int                 // rounds in which every other node failed
+	watch  watch               // what c.to last said of its progress
 }
 
 // After a round in which every other node failed to copy a part, the copy
@@ -357,6 +361,7 @@ func (r *ReduceLB) startCopy(id string, j *rjob, p int, c *copying) {
 		// in a moment rather than count the part done on a dead node.
 		c.rounds++
 		clear(c.tried)
+		c.to = "" // nobody copies it until the retry
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -381,12 +386,19 @@ func (r *ReduceLB) startCopy(id string, j *rjob, p int, c *copying) {
 		return
 	}
 	c.to, c.tried[to] = to, true
-	msg := &protocol.ResultCopy{Job: id, Partition: p, From: c.done.Node, FromRPC: c.done.RPC, Size: c.done.Size, ReduceLB: r.RPCAddr()}
+	c.watch = watch{node: to, value: -1, since: time.Now()}
+	msg := r.copyRequest(id, p, c)
 	addr := r.rpcOf[to]
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		if r.send(addr, protocol.MethodResultCopy, msg, zap.String("copy", to)) {
+		var rep protocol.WorkProgress
+		if r.send(addr, protocol.MethodResultCopy, msg, &rep, zap.String("copy", to)) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if j := r.jobs[id]; j != nil && j.copies[p] == c && c.to == to {
+				c.watch.saw(to, rep.Progress, time.Now())
+			}
 			return
 		}
 		r.mu.Lock()
@@ -511,7 +523,10 @@ func (r *ReduceLB) carryOut(id string, d sched.ReduceDecisions) {
 		r.Metrics.ReducerPicks.WithLabelValues(why).Inc()
 		r.Metrics.TasksStarted.WithLabelValues("reduce").Inc()
 	}
-	r.sendFetches(id, j, d.Fetches)
+	r.sendFetches(id, j, d.Fetches, false)
+	for _, p := range d.Picks {
+		delete(j.watches, p.Partition) // a new reducer (or the same again): its clock starts anew
+	}
 	j.rerun = append(j.rerun, d.Rerun...)
 	if d.JobDone {
 		j.done = true
@@ -529,8 +544,9 @@ func (r *ReduceLB) carryOut(id string, d sched.ReduceDecisions) {
 }
 
 // sendFetches tells each reducer its partition and the partials to gather,
-// one message per reducer and partition. r.mu is held.
-func (r *ReduceLB) sendFetches(id string, j *rjob, fetches []sched.Fetch) {
+// one message per reducer and partition; each answer says how far the reducer is. A check-in
+// (refresh's) is tried once, briefly: the next comes a few seconds later. r.mu is held.
+func (r *ReduceLB) sendFetches(id string, j *rjob, fetches []sched.Fetch, checkIn bool) {
 	work := map[[2]any]*protocol.ReduceWork{}
 	var order [][2]any
 	for _, f := range fetches {
@@ -549,7 +565,18 @@ func (r *ReduceLB) sendFetches(id string, j *rjob, fetches []sched.Fetch) {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			r.send(addr, protocol.MethodReduceAdd, w, zap.String("reducer", reducer))
+			var rep protocol.WorkProgress
+			ok := false
+			if checkIn {
+				ok = r.checkIn(addr, protocol.MethodReduceAdd, w, &rep)
+			} else {
+				ok = r.send(addr, protocol.MethodReduceAdd, w, &rep, zap.String("reducer", reducer))
+			}
+			if ok {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				r.heardReducer(id, w.Partition, reducer, rep.Progress)
+			}
 		}()
 	}
 }
@@ -568,22 +595,31 @@ func (r *ReduceLB) every(interval time.Duration, f func()) {
 // are told again of every partial (see sched.Refresh).
 const refreshInterval = 5 * time.Second
 
-// refresh heals lost or overtaken news: the reducers of each job whose map
-// outputs are all known hear of all of them again. r.mu is held.
+// refresh heals lost or overtaken news: the reducers of each job whose map outputs are all
+// known hear of all of them again, and the nodes copying parts are asked again; work that
+// made no progress for the stall timeout goes to another node (watch.go). r.mu is held.
 func (r *ReduceLB) refresh() {
-	for id, j := range r.jobs {
-		if f := r.sched.Refresh(id); len(f) > 0 {
+	now := time.Now()
+	for _, id := range slices.Sorted(maps.Keys(r.jobs)) {
+		j := r.jobs[id]
+		f := r.sched.Refresh(id)
+		if len(f) == 0 {
+			clear(j.watches) // some map output is missing: no reducer can progress
+		} else {
 			r.Log.Debug("telling reducers of every partial again", zap.String("job", id), zap.Int("partials", len(f)))
-			r.sendFetches(id, j, f)
+			r.sendFetches(id, j, f, true)
+			r.checkReducers(id, j, f, now)
 		}
+		r.checkCopies(id, j, now)
 	}
 }
 
-// send delivers a message, trying again while the peer is unreachable.
-func (r *ReduceLB) send(addr, method string, msg any, fields ...zap.Field) bool {
+// send delivers a message, trying again while the peer is unreachable; reply, when not nil,
+// takes the answer.
+func (r *ReduceLB) send(addr, method string, msg, reply any, fields ...zap.Field) bool {
 	var err error
 	for try := 0; try < 6; try++ {
-		if err = r.Client.Call(r.ctx, addr, method, msg, nil); err == nil {
+		if err = r.Client.Call(r.ctx, addr, method, msg, reply); err == nil {
 			return true
 		}
 		if r.ctx.Err() != nil {
@@ -648,9 +684,7 @@ func (r *ReduceLB) sendProgressOf(id string) bool {
 	}
 	addr := j.maplb
 	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
-	err := r.Client.Call(ctx, addr, protocol.MethodReduceProgress, msg, nil)
-	cancel()
+	err := r.CallLB(r.ctx, 5*time.Second, addr, protocol.MethodReduceProgress, msg, nil)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {

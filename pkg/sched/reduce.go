@@ -371,10 +371,10 @@ func fetchesFor(j *reduceJob, p int, reducer string) []Fetch {
 // partial. Repeating news is harmless; it heals a message that was lost or
 // overtaken on the way, which would otherwise leave a reducer waiting.
 func (s *ReduceScheduler) Refresh(id string) []Fetch {
-	j, ok := s.jobs[id]
-	if !ok || j.stopped || len(j.outputs) < j.maps {
+	if !s.OutputsKnown(id) {
 		return nil
 	}
+	j := s.jobs[id]
 	var out []Fetch
 	for p, part := range j.parts {
 		if part.state == TaskRunning && part.reducer != "" {
@@ -382,6 +382,13 @@ func (s *ReduceScheduler) Refresh(id string) []Fetch {
 		}
 	}
 	return out
+}
+
+// OutputsKnown reports whether a running job's every map output is known (its reducers can
+// finish).
+func (s *ReduceScheduler) OutputsKnown(id string) bool {
+	j, ok := s.jobs[id]
+	return ok && !j.stopped && len(j.outputs) >= j.maps
 }
 
 func (s *ReduceScheduler) endAttempt(part *partition, node string, st AttemptState, at time.Time, reason string) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -98,6 +99,21 @@ func localFailure(err error) bool {
 	return errors.As(err, &pathErr) || errors.As(err, &linkErr) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EIO)
 }
 
+// advance adds n bytes to the gathering's progress.
+func (st *gathering) advance(n float64) { st.progress.Add(int64(n)) }
+
+// countingWriter tells count how many bytes each Write took.
+type countingWriter struct {
+	w     io.Writer
+	count func(float64)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.count(float64(n))
+	return n, err
+}
+
 type partKey struct {
 	job string
 	p   int
@@ -115,6 +131,7 @@ type gathering struct {
 	reduced   bool                       // part committed
 	size      int64                      // of the committed part
 	news      time.Time                  // when an Add last named this partition
+	progress  atomic.Int64               // bytes gathered, reduced and written: see Add
 	ctx       context.Context
 	cancel    context.CancelFunc
 }
@@ -130,8 +147,10 @@ func NewGatherer(layout Layout, client *transport.Client, self string, log *zap.
 }
 
 // Add makes this gatherer reduce partition p of a job (if it does not
-// already) and fetch the partials named, skipping those it has or fetches.
-func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []protocol.Partial) {
+// already) and fetch the partials named, skipping those it has or fetches. It returns the
+// partition's progress: a count that grows with every byte gathered, read by the reduce or
+// written to the part, so that whoever asks again can tell a reducer at work from one stuck.
+func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []protocol.Partial) (progress int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	k := partKey{jobID, p}
@@ -142,6 +161,7 @@ func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []
 		g.parts[k] = st
 	}
 	st.news = time.Now()
+	defer func() { progress = st.progress.Load() }()
 	if st.reduced {
 		// The part is committed but whoever asks again did not hear of it
 		// (reducelb restarted): say it again.
@@ -151,7 +171,7 @@ func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []
 			defer g.wg.Done()
 			g.onDone(jobID, p, size, nil, false)
 		}()
-		return
+		return progress
 	}
 	g.log.Debug("partials to gather", zap.String("job", jobID), zap.Int("partition", p), zap.Int("partials", len(partials)), zap.Int("have", len(st.have)))
 	for _, pt := range partials {
@@ -175,6 +195,7 @@ func (g *Gatherer) Add(jobID string, p int, spec job.Spec, maps int, partials []
 		g.startFetch(k, st, pt.Task)
 	}
 	g.maybeReduce(k, st)
+	return progress
 }
 
 // startFetch fetches the newest known partial of task unless it is here or
@@ -229,7 +250,7 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 					break
 				}
 			}
-			err = g.fetchOnce(ctx, k, pt)
+			err = g.fetchOnce(ctx, k, st, pt)
 			if err == nil || ctx.Err() != nil || transport.CodeOf(err) == transport.CodeNotFound {
 				break // done, or not there to fetch: the map runs again elsewhere
 			}
@@ -298,7 +319,7 @@ func (g *Gatherer) fetch(ctx context.Context, k partKey, st *gathering, pt proto
 	g.maybeReduce(k, st)
 }
 
-func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial) error {
+func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, st *gathering, pt protocol.Partial) error {
 	var src io.Reader
 	if pt.Node == g.self {
 		// A partial of this node's is checked, then linked, not copied: neither file changes
@@ -312,7 +333,7 @@ func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial
 			return err
 		}
 		defer f.Close()
-		if _, err := integrity.Copy(io.Discard, bufio.NewReaderSize(f, 32<<10), partialName(k, pt)); err != nil {
+		if _, err := integrity.Copy(io.Discard, bufio.NewReaderSize(&CountingReader{R: f, Count: st.advance}, 32<<10), partialName(k, pt)); err != nil {
 			return err
 		}
 		if err := linkFile(local, g.layout.GatherPath(k.job, k.p, pt.Task)); err == nil {
@@ -332,6 +353,7 @@ func (g *Gatherer) fetchOnce(ctx context.Context, k partKey, pt protocol.Partial
 	if g.Fetched != nil && pt.Node != g.self {
 		src = &CountingReader{R: src, Count: g.Fetched}
 	}
+	src = &CountingReader{R: src, Count: st.advance}
 	_, err := WriteFileAtomic(ctx, g.layout.GatherPath(k.job, k.p, pt.Task), false, func(w io.Writer) error {
 		_, err := integrity.Copy(w, src, partialName(k, pt))
 		return err
@@ -398,12 +420,12 @@ func (g *Gatherer) reduceFiles(k partKey, st *gathering) (int64, error) {
 			return 0, err
 		}
 		defer f.Close()
-		inputs[t] = integrity.NewReader(bufio.NewReaderSize(f, 32<<10), gatheredName(k, t))
+		inputs[t] = integrity.NewReader(bufio.NewReaderSize(&CountingReader{R: f, Count: st.advance}, 32<<10), gatheredName(k, t))
 	}
 	// A gathering forgotten while it reduces (its job cancelled, its reducer superseded)
 	// commits nothing: no part is left that nobody will ask for.
 	return writeFileAtomic(st.ctx, g.layout.ResultPath(k.job, k.p), g.SyncAbove, func(w io.Writer) error {
-		cw := integrity.NewWriter(w)
+		cw := integrity.NewWriter(&countingWriter{w: w, count: st.advance})
 		rw := job.NewRecordWriter(cw)
 		if err := job.ReduceTask(&st.spec, env, inputs, rw); err != nil {
 			return err

@@ -1,0 +1,117 @@
+package client_test
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dlbp/dlbp/internal/reference"
+	"github.com/dlbp/dlbp/internal/testcluster"
+	"github.com/dlbp/dlbp/pkg/cluster"
+	"github.com/dlbp/dlbp/pkg/daemon"
+	"github.com/dlbp/dlbp/pkg/job"
+	"github.com/dlbp/dlbp/pkg/protocol"
+)
+
+// stallCluster is a cluster of n nodes whose reducelb gives up work after stall without
+// progress.
+func stallCluster(t *testing.T, n int, stall time.Duration) *testcluster.Cluster {
+	return testcluster.StartWith(t, n, func(o *daemon.Options) {
+		if o.Role == cluster.RoleReduceLB {
+			o.Stall = stall
+		}
+	})
+}
+
+// sortInput writes size bytes of text and returns it with its sorted lines.
+func sortInput(t *testing.T, size, seed int64) (string, []byte) {
+	text := genText(t, size, seed)
+	var want bytes.Buffer
+	if err := reference.Sort([]string{text}, &want); err != nil {
+		t.Fatal(err)
+	}
+	return text, want.Bytes()
+}
+
+// TestLostCopyReportsRecovered: every node loses its first report of a copied part
+// (result.copied), as a network may. reducelb asks the copiers again, each says its report
+// again, and the sort finishes exact. (Before, reducelb waited for the lost report forever.)
+func TestLostCopyReportsRecovered(t *testing.T) {
+	c := stallCluster(t, 3, time.Minute)
+	var lost atomic.Int32
+	for _, nd := range c.Nodes {
+		var once sync.Once
+		nd.DropReportsForTest(func(method string, _ any) bool {
+			drop := false
+			if method == protocol.MethodResultCopied {
+				once.Do(func() { drop = true; lost.Add(1) })
+			}
+			return drop
+		})
+	}
+	text, want := sortInput(t, 8<<20, 21)
+	st, got := run(t, c.Client("dlbp"), job.Spec{Job: "sort", Reducers: 2}, 1<<20, []string{text})
+	if st.State != protocol.StateSucceeded {
+		t.Fatalf("job %s: %s", st.State, st.Error)
+	}
+	firstDiff(t, got, want)
+	if lost.Load() == 0 {
+		t.Fatal("no copy report was lost: the test tested nothing")
+	}
+	for _, p := range st.Parts {
+		if p.Copy == "" {
+			t.Errorf("part %d has no copy: %+v", p.Partition, p)
+		}
+	}
+	t.Logf("%d copy reports lost; parts %+v", lost.Load(), st.Parts)
+}
+
+// TestStalledReducerReplaced: the first node picked to reduce partition 0 never gets its
+// report through (every reduce.done it sends is lost: a one-way cut, or a reducer that hangs
+// after its work), so its partition shows no progress. After the stall timeout reducelb gives
+// the partition to another node, and the sort finishes exact. (Before, the job waited forever.)
+func TestStalledReducerReplaced(t *testing.T) {
+	c := stallCluster(t, 3, 3*time.Second)
+	var first atomic.Value // the name of the first node to report partition 0
+	var lost atomic.Int32
+	for _, nd := range c.Nodes {
+		name := nd.Opts.Name
+		nd.DropReportsForTest(func(method string, msg any) bool {
+			d, ok := msg.(*protocol.ReduceDone)
+			if method != protocol.MethodReduceDone || !ok || d.Partition != 0 {
+				return false
+			}
+			first.CompareAndSwap(nil, name)
+			if first.Load() == name {
+				lost.Add(1)
+				return true
+			}
+			return false
+		})
+	}
+	text, want := sortInput(t, 8<<20, 22)
+	start := time.Now()
+	st, got := run(t, c.Client("dlbp"), job.Spec{Job: "sort", Reducers: 2}, 1<<20, []string{text})
+	if st.State != protocol.StateSucceeded {
+		t.Fatalf("job %s: %s", st.State, st.Error)
+	}
+	firstDiff(t, got, want)
+	stuck, _ := first.Load().(string)
+	if stuck == "" {
+		t.Fatal("no reduce report was lost: the test tested nothing")
+	}
+	var p0 []string
+	for _, r := range st.Reduces {
+		if r.Task == 0 {
+			for _, a := range r.Attempts {
+				p0 = append(p0, a.Node+":"+string(a.State)+" "+a.Reason)
+			}
+		}
+	}
+	if got := st.Parts[0].Node; got == stuck {
+		t.Errorf("partition 0's part is on %s, whose reports were all lost", got)
+	}
+	t.Logf("%s lost %d reports; the job took %v; partition 0's attempts: %q", stuck, lost.Load(), time.Since(start).Round(time.Millisecond), p0)
+}
