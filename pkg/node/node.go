@@ -317,10 +317,22 @@ func (n *Node) runMap(ctx context.Context, r *protocol.RunMap, release func()) {
 	log.Debug("map task done", zap.Duration("took", done.End.Sub(start)))
 	n.Metrics.TasksFinished.WithLabelValues("map", "done").Inc()
 	if r.ReduceLB != "" {
-		done.ReachedReduceLB = n.report(ctx, r.ReduceLB, protocol.MethodMapDone, done)
+		// One short try: when reducelb cannot be reached now, maplb passes the report on (it
+		// retries, and relays through a node when it cannot reach reducelb either), and this
+		// task's slot is not held for a report.
+		rctx, cancel := context.WithTimeout(ctx, mapDoneToReduceLB)
+		err := n.Client.Call(rctx, r.ReduceLB, protocol.MethodMapDone, done, nil)
+		cancel()
+		done.ReachedReduceLB = err == nil
+		if err != nil {
+			log.Info("reducelb did not take the report: maplb passes it on", zap.Error(err))
+		}
 	}
 	n.report(ctx, r.MapLB, protocol.MethodMapDone, done)
 }
+
+// mapDoneToReduceLB bounds a node's own report of a finished map task to reducelb.
+const mapDoneToReduceLB = 3 * time.Second
 
 // report sends a report, trying a few times: a load balancer that is
 // restarting should still hear of the work.

@@ -142,13 +142,15 @@ func (c *cluster) stopAll() {
 		d.cmd.Process.Signal(syscall.SIGKILL)
 		d.cmd.Wait()
 	}
+	keep := os.Getenv("DLBP_NETNS_KEEP_LOGS") // a directory for the whole logs, failed or not
+	for _, d := range c.daemons {
+		if data, err := os.ReadFile(d.log); err == nil && keep != "" && os.MkdirAll(keep, 0o755) == nil {
+			os.WriteFile(filepath.Join(keep, d.name+".log"), data, 0o644)
+		}
+	}
 	if c.t.Failed() {
-		keep := os.Getenv("DLBP_NETNS_KEEP_LOGS") // a directory for the whole logs
 		for _, d := range c.daemons {
 			data, _ := os.ReadFile(d.log)
-			if keep != "" && os.MkdirAll(keep, 0o755) == nil {
-				os.WriteFile(filepath.Join(keep, d.name+".log"), data, 0o644)
-			}
 			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 			if len(lines) > 30 {
 				lines = lines[len(lines)-30:]
@@ -216,7 +218,25 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // startCluster builds the binaries and starts maplb and reducelb on host lb and a node on each
 // of n1, n2 and n3, and waits until all three nodes are alive; alive tells whether a node is.
 func startCluster(t *testing.T) (*net, *cluster, func(string) bool) {
-	n := newNet(t, []string{"lb", "n1", "n2", "n3"})
+	return startClusterWith(t, clusterSetup{})
+}
+
+// clusterSetup changes startCluster's cluster.
+type clusterSetup struct {
+	// ownReduceLBHost puts reducelb on a host of its own, rlb, so that a test can cut it from
+	// maplb or from one node only.
+	ownReduceLBHost bool
+	// reduceLBArgs are more flags for reducelb.
+	reduceLBArgs []string
+}
+
+func startClusterWith(t *testing.T, s clusterSetup) (*net, *cluster, func(string) bool) {
+	hosts := []string{"lb", "n1", "n2", "n3"}
+	rhost := "lb"
+	if s.ownReduceLBHost {
+		hosts, rhost = append(hosts, "rlb"), "rlb"
+	}
+	n := newNet(t, hosts)
 	c := &cluster{t: t, net: n, dir: t.TempDir()}
 	t.Cleanup(c.stopAll)
 	root, _ := os.Getwd()
@@ -230,9 +250,9 @@ func startCluster(t *testing.T) (*net, *cluster, func(string) bool) {
 	c.secret = filepath.Join(c.dir, "secret")
 	os.WriteFile(c.secret, []byte("netns test cluster secret 0123456789"), 0o600)
 
-	lb := n.hostIP("lb")
+	lb, rlb := n.hostIP("lb"), n.hostIP(rhost)
 	c.start("lb", "maplb", "maplb", "--rpc", lb+":7070", "--gossip", lb+":7946", "--http", "")
-	c.start("lb", "reducelb", "reducelb", "--rpc", lb+":7080", "--gossip", lb+":7947", "--join", lb+":7946")
+	c.start(rhost, "reducelb", "reducelb", append([]string{"--rpc", rlb + ":7080", "--gossip", rlb + ":7947", "--join", lb + ":7946"}, s.reduceLBArgs...)...)
 	for _, h := range []string{"n1", "n2", "n3"} {
 		ip := n.hostIP(h)
 		c.start(h, h, "node", "--rpc", ip+":7000", "--gossip", ip+":7946", "--join", lb+":7946", "--slots", "2")
