@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"bytes"
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/dlbp/dlbp/pkg/daemon"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
+	"github.com/dlbp/dlbp/pkg/transport"
 )
 
 // stallCluster is a cluster of n nodes whose reducelb gives up work after stall without
@@ -114,4 +116,45 @@ func TestStalledReducerReplaced(t *testing.T) {
 		t.Errorf("partition 0's part is on %s, whose reports were all lost", got)
 	}
 	t.Logf("%s lost %d reports; the job took %v; partition 0's attempts: %q", stuck, lost.Load(), time.Since(start).Round(time.Millisecond), p0)
+}
+
+// TestRelayIsNarrow: a node passes on only the load balancers' own messages, only to a load
+// balancer of its cluster, and passes back the answer or the error of the load balancer.
+func TestRelayIsNarrow(t *testing.T) {
+	c := testcluster.Start(t, 2)
+	rpc := transport.NewClient(transport.ClientConfig{})
+	defer rpc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	node := c.Nodes[0].RPCAddr()
+	forget, err := protocol.Marshal(&protocol.JobForget{Job: "jnosuchjob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := func(to, method string, body []byte) error {
+		return rpc.Call(ctx, node, protocol.MethodRelay, &protocol.Relay{To: to, Method: method, Body: body}, nil)
+	}
+	if err := relay(c.ReduceLB.RPCAddr(), protocol.MethodJobForget, forget); err != nil {
+		t.Errorf("a forget relayed to reducelb: %v", err)
+	}
+	if err := relay(c.ReduceLB.RPCAddr(), protocol.MethodMapRun, forget); transport.CodeOf(err) != transport.CodeBadRequest {
+		t.Errorf("map.run relayed: %v, want bad_request", err)
+	}
+	if err := relay(c.Nodes[1].RPCAddr(), protocol.MethodJobForget, forget); transport.CodeOf(err) != transport.CodeBadRequest {
+		t.Errorf("a forget relayed to a node: %v, want bad_request", err)
+	}
+	if err := relay("127.0.0.1:1", protocol.MethodJobForget, forget); transport.CodeOf(err) != transport.CodeBadRequest {
+		t.Errorf("a forget relayed to an unknown address: %v, want bad_request", err)
+	}
+	// reducelb's own answer comes back: an unknown job's reduce.failed is not_found there.
+	failed, _ := protocol.Marshal(&protocol.ReduceFailed{Job: "jnosuchjob", Partition: 0, Node: "x"})
+	if err := relay(c.ReduceLB.RPCAddr(), protocol.MethodReduceFailed, failed); transport.CodeOf(err) != transport.CodeBadRequest {
+		t.Errorf("reduce.failed relayed: %v, want bad_request (not a relayed method)", err)
+	}
+	reg, _ := protocol.Marshal(&protocol.RegisterJob{Job: "bad id!", Maps: 1})
+	if err := relay(c.ReduceLB.RPCAddr(), protocol.MethodJobRegister, reg); transport.CodeOf(err) != transport.CodeBadRequest {
+		t.Errorf("a bad registration relayed: %v, want reducelb's bad_request", err)
+	} else {
+		t.Logf("reducelb's answer, relayed: %v", err)
+	}
 }
