@@ -123,7 +123,9 @@ func (b *Base) ServeRelay(ctx context.Context, r *protocol.Relay) (*msgpack.RawM
 		}
 	}
 	if !known {
-		return nil, transport.Errorf(transport.CodeBadRequest, "%s is not a load balancer of this cluster", r.To)
+		// Perhaps one that just (re)started and that gossip has not told of yet: the sender
+		// tries again, or another node.
+		return nil, transport.Errorf(transport.CodeUnavailable, "%s is not a load balancer %s knows", r.To, b.Opts.Name)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

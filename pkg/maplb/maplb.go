@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -348,6 +349,28 @@ type droppedUpload struct {
 	at  time.Time
 }
 
+// resultHolders returns the RPC addresses of the nodes that may hold parts of a job: those its
+// parts and their copies name, and every node that ran one of its reduce attempts (a reducer
+// given up as stalled may have committed its part later; nobody else names it). m.mu is held.
+func (m *MapLB) resultHolders(j *mjob) []string {
+	addrs := map[string]bool{}
+	for _, p := range j.parts {
+		for _, a := range []struct{ node, rpc string }{{p.Node, p.RPC}, {p.Copy, p.CopyRPC}} {
+			if a.node != m.Opts.Name && a.rpc != "" {
+				addrs[a.rpc] = true
+			}
+		}
+	}
+	for _, r := range j.reduces {
+		for _, a := range r.Attempts {
+			if rpc := m.rpcOf[a.Node]; a.Node != m.Opts.Name && rpc != "" {
+				addrs[rpc] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(addrs))
+}
+
 // expire forgets jobs that finished more than the result TTL ago, with
 // their results, wherever those are. m.mu is held.
 func (m *MapLB) expire(now time.Time) {
@@ -377,19 +400,14 @@ func (m *MapLB) expire(now time.Time) {
 			m.Log.Warn("removing results", zap.String("job", id), zap.Error(err))
 		}
 		os.RemoveAll(j.dir)
-		for _, p := range j.parts {
-			for _, addr := range []string{p.RPC, p.CopyRPC} {
-				if p.Node == m.Opts.Name || addr == "" {
-					continue
-				}
-				m.wg.Add(1)
-				go func() {
-					defer m.wg.Done()
-					ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
-					defer cancel()
-					m.Client.Call(ctx, addr, protocol.MethodJobForget, &protocol.JobForget{Job: id, Results: true}, nil)
-				}()
-			}
+		for _, addr := range m.resultHolders(j) {
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+				defer cancel()
+				m.Client.Call(ctx, addr, protocol.MethodJobForget, &protocol.JobForget{Job: id, Results: true}, nil)
+			}()
 		}
 	}
 	m.order = keep

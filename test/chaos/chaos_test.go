@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,6 +123,9 @@ func startCluster(t *testing.T) *cluster {
 	for range nodeCount {
 		rest = append(rest, c.startNode(t))
 	}
+	if p := c.startSmallNode(t); p != nil {
+		rest = append(rest, p)
+	}
 	for _, p := range rest {
 		p.WaitServing(t)
 	}
@@ -136,6 +140,47 @@ func (c *cluster) startNode(t *testing.T) *proccluster.Proc {
 	name := fmt.Sprintf("node%d", c.nextNode)
 	c.live = append(c.live, name)
 	return c.StartFixed(t, "node", name, append([]string{"--join", c.join, "--slots", "2", "--module-cache", moduleCache()}, logArgs()...)...)
+}
+
+// The small node keeps its data on a tmpfs of smallDisk, and calls its disk low below
+// smallMinFree: jobs fill it (a sort's reducer needs its partition twice over, gathered and
+// written), so it refuses tasks and gives partitions up as a full disk makes it.
+const (
+	smallNode    = "nodesmall"
+	smallDisk    = "12m"
+	smallMinFree = "4MiB"
+)
+
+// startSmallNode starts the small node, where a tmpfs can be mounted (root); else it says why
+// not and returns nil.
+func (c *cluster) startSmallNode(t *testing.T) *proccluster.Proc {
+	dir := filepath.Join(c.Dir, smallNode)
+	if os.Geteuid() != 0 {
+		report(t, "no small-disk node: mounting a tmpfs needs root")
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+smallDisk); err != nil {
+		report(t, "no small-disk node: cannot mount a tmpfs: %v", err)
+		return nil
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	report(t, "node %s keeps its data on a %s tmpfs (--min-free-disk %s)", smallNode, smallDisk, smallMinFree)
+	c.live = append(c.live, smallNode)
+	return c.StartFixed(t, "node", smallNode, append([]string{"--join", c.join, "--slots", "2", "--module-cache", moduleCache(), "--min-free-disk", smallMinFree}, logArgs()...)...)
+}
+
+// reportSmallNode says how often the small node's disk ran low and refused a write, from its
+// log (every run of it appends there).
+func (c *cluster) reportSmallNode(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(c.Dir, smallNode+".log"))
+	if err != nil {
+		return
+	}
+	report(t, "chaos: %s: disk low %d times, back %d times, %d lines with \"no space left on device\"", smallNode,
+		bytes.Count(data, []byte("disk space low")), bytes.Count(data, []byte("disk space back")), bytes.Count(data, []byte("no space left on device")))
 }
 
 // waitHealthy waits until both maplbs list every live node alive and the dlbp one lists the
@@ -336,6 +381,7 @@ func TestChaos(t *testing.T) {
 	}
 	report(t, "chaos: totals: seed %d, rounds %d, ok %d, wrong outputs %d, lost jobs %d, hung %d, late %d, %v",
 		seed, tl.rounds, tl.ok, tl.wrong, tl.lost, tl.hung, tl.late, time.Since(start).Round(time.Millisecond))
+	c.reportSmallNode(t)
 	if checkDirs() {
 		c.checkDirsBack(t, startSizes)
 	}
@@ -513,6 +559,9 @@ func (c *cluster) apply(t *testing.T, f fault, r round, st proccluster.Status) (
 	victim := up[f.pick%len(up)]
 	if f.kind == "damage" {
 		return nil, c.damage(t, victim, st.ID, f.pick, pct)
+	}
+	if f.kind == "rename" && victim == smallNode {
+		f.kind = "restart" // the small disk stays in the cluster: it comes back under its name
 	}
 	c.down[victim] = true
 	switch f.kind {
