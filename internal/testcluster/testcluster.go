@@ -37,6 +37,8 @@ type Cluster struct {
 	Single   *maplb.MapLB // mode single, sharing the nodes
 	ReduceLB *reducelb.ReduceLB
 	Nodes    []*node.Node
+
+	stoppedReduceLB daemon.Options // StopReduceLB's, for StartReduceLB
 }
 
 func (c *Cluster) options(role cluster.Role, name string, join []string) daemon.Options {
@@ -176,8 +178,22 @@ func (c *Cluster) RestartMapLB() {
 // RestartReduceLB does the same for reducelb.
 func (c *Cluster) RestartReduceLB() {
 	c.t.Helper()
-	o := c.ReduceLB.Opts
+	c.StopReduceLB()
+	c.StartReduceLB()
+}
+
+// StopReduceLB stops reducelb abruptly; StartReduceLB starts it again (on the same data
+// directory, under the same name, on new ports).
+func (c *Cluster) StopReduceLB() {
+	c.stoppedReduceLB = c.ReduceLB.Opts
 	c.ReduceLB.Close()
+	c.ReduceLB = nil
+}
+
+// StartReduceLB starts the reducelb StopReduceLB stopped.
+func (c *Cluster) StartReduceLB() {
+	c.t.Helper()
+	o := c.stoppedReduceLB
 	o.RPC, o.Gossip = "127.0.0.1:0", "127.0.0.1:0"
 	o.Join = []string{c.MapLB.Cluster.GossipAddr()}
 	r, err := reducelb.New(o, c.logger().Named("reducelb"), Gossip())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dlbp/dlbp/internal/reference"
 	"github.com/dlbp/dlbp/internal/testcluster"
+	"github.com/dlbp/dlbp/pkg/client"
 	"github.com/dlbp/dlbp/pkg/cluster"
 	"github.com/dlbp/dlbp/pkg/daemon"
 	"github.com/dlbp/dlbp/pkg/job"
@@ -179,4 +180,69 @@ func TestRelayIsNarrow(t *testing.T) {
 	} else {
 		t.Logf("reducelb's answer, relayed: %v", err)
 	}
+}
+
+// TestNodeGoneBeforeReduceLBSawIt: reducelb is down while a job's maps run, so every report of
+// a finished map reaches maplb only, which keeps passing it on; one node then dies, and
+// reducelb comes back after it: reducelb never saw that node, answers that it is no member,
+// and would never learn that it left. maplb, which saw it leave, runs its tasks again, and the
+// job finishes exact. (Before, maplb passed those reports on forever and the job hung.)
+func TestNodeGoneBeforeReduceLBSawIt(t *testing.T) {
+	c := testcluster.Start(t, 2)
+	c.StopReduceLB()
+	text := genText(t, 4<<20, 23)
+	var want bytes.Buffer
+	if err := reference.WordCount([]string{text}, &want); err != nil {
+		t.Fatal(err)
+	}
+	cl := c.Client("dlbp")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	in, err := client.FileInputs([]string{text}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cl.Submit(ctx, job.Spec{Job: "wordcount", Reducers: 2}, 256<<10, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := st.ID
+	testcluster.WaitFor(t, time.Minute, "every map task to finish", func() bool {
+		st, err := cl.Status(ctx, id)
+		return err == nil && st.MapsTotal > 0 && st.MapsDone == st.MapsTotal
+	})
+	st, _ = cl.Status(ctx, id)
+	victim := c.Nodes[0]
+	ran := 0
+	for _, m := range st.Maps {
+		for _, a := range m.Attempts {
+			if a.Node == victim.Opts.Name && a.State == "done" {
+				ran++
+			}
+		}
+	}
+	if ran == 0 {
+		t.Fatalf("%s ran no map task: the test tests nothing", victim.Opts.Name)
+	}
+	victim.Close()
+	c.Nodes = c.Nodes[1:]
+	testcluster.WaitFor(t, 30*time.Second, "maplb to see the node gone", func() bool {
+		for _, m := range c.MapLB.Members(cluster.RoleNode) {
+			if m.Name == victim.Opts.Name {
+				return false
+			}
+		}
+		return true
+	})
+	c.StartReduceLB()
+	st, err = cl.Wait(ctx, id, nil)
+	if err != nil || st.State != protocol.StateSucceeded {
+		t.Fatalf("wait: %v %+v", err, st)
+	}
+	var out bytes.Buffer
+	if err := cl.WriteResult(ctx, st, &out); err != nil {
+		t.Fatal(err)
+	}
+	firstDiff(t, out.Bytes(), want.Bytes())
+	t.Logf("%s had finished %d map tasks before it died; the job finished exact", victim.Opts.Name, ran)
 }

@@ -266,7 +266,17 @@ func (m *MapLB) forwardMapDone(j *mjob, out protocol.Partial) {
 			}
 			m.mu.Lock()
 			over := m.jobs[msg.Job] == nil || protocol.Terminal(m.jobs[msg.Job].state)
+			// A node that died before reducelb (restarted meanwhile) ever saw it: reducelb
+			// answers that it is no member and never will learn that it left. The output is
+			// lost with the node; the task runs again.
+			gone := !over && !m.sched.Member(msg.Node)
 			m.mu.Unlock()
+			if gone {
+				m.Log.Info("a finished map task's node is gone before reducelb heard of it: the task runs again",
+					zap.String("job", msg.Job), zap.Int("task", msg.Task), zap.String("node", msg.Node))
+				m.outputLost(msg.Job, msg.Task, msg.Node)
+				return
+			}
 			if over {
 				return
 			}

@@ -661,13 +661,19 @@ func (s *MapScheduler) Progress(job string) (done, total int) {
 	return j.done, len(j.tasks)
 }
 
-// Running returns how many map attempts this scheduler runs on a node.
-// HasNode reports whether a node is known and not draining.
+// Member reports whether a node is in the cluster as the scheduler knows it (draining or not).
+func (s *MapScheduler) Member(name string) bool {
+	_, ok := s.nodes[name]
+	return ok
+}
+
+// HasNode reports whether a node is known and takes tasks (it does not drain).
 func (s *MapScheduler) HasNode(name string) bool {
 	n, ok := s.nodes[name]
 	return ok && !n.info.Draining
 }
 
+// Running returns how many map attempts this scheduler runs on a node.
 func (s *MapScheduler) Running(node string) int {
 	if n, ok := s.nodes[node]; ok {
 		return n.running
