@@ -71,6 +71,27 @@ func genText(t *testing.T, size int64, seed int64) string {
 	return path
 }
 
+// submitWordcount writes size bytes of text (corpus seed seed), submits a wordcount of it in
+// splits of split bytes without waiting for it, and returns the job's id and the output it
+// must print.
+func submitWordcount(ctx context.Context, t *testing.T, cl *client.Client, size, seed, split int64, reducers int) (string, []byte) {
+	t.Helper()
+	text := genText(t, size, seed)
+	var want bytes.Buffer
+	if err := reference.WordCount([]string{text}, &want); err != nil {
+		t.Fatal(err)
+	}
+	in, err := client.FileInputs([]string{text}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cl.Submit(ctx, job.Spec{Job: "wordcount", Reducers: reducers}, split, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.ID, want.Bytes()
+}
+
 func run(t *testing.T, cl *client.Client, spec job.Spec, split int64, paths []string) (*protocol.JobStatus, []byte) {
 	t.Helper()
 	return runSubmitted(t, cl, paths, func(ctx context.Context, in []client.Input) (*protocol.JobStatus, error) {

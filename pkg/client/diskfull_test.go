@@ -173,24 +173,11 @@ func TestMapLBSaveFailsAndRecovers(t *testing.T) {
 			o.HTTP = "127.0.0.1:0"
 		}
 	})
-	text := genText(t, 2<<20, 11)
-	var want bytes.Buffer
-	if err := reference.WordCount([]string{text}, &want); err != nil {
-		t.Fatal(err)
-	}
 	cl := c.Client("dlbp")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	in, err := client.FileInputs([]string{text}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// No node yet: the job is accepted (its record is on disk) and waits.
-	st, err := cl.Submit(ctx, job.Spec{Job: "wordcount", Reducers: 2}, 16<<10, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := st.ID
+	id, want := submitWordcount(ctx, t, cl, 2<<20, 11, 16<<10, 2)
 	unfill := fillDisk(t, dir)
 	readyz := func() string {
 		_, body := get(t, "http://"+c.MapLB.HTTPAddr()+"/readyz")
@@ -203,7 +190,7 @@ func TestMapLBSaveFailsAndRecovers(t *testing.T) {
 		return strings.Contains(readyz(), "saving job state failed")
 	})
 	t.Logf("readyz with the disk full: %s", strings.TrimSpace(readyz()))
-	st, err = cl.Wait(ctx, id, nil)
+	st, err := cl.Wait(ctx, id, nil)
 	if err != nil || st.State != protocol.StateSucceeded {
 		t.Fatalf("wait with maplb's disk full: %v %+v", err, st)
 	}
@@ -224,5 +211,5 @@ func TestMapLBSaveFailsAndRecovers(t *testing.T) {
 	if err := cl.WriteResult(ctx, st, &out); err != nil {
 		t.Fatal(err)
 	}
-	firstDiff(t, out.Bytes(), want.Bytes())
+	firstDiff(t, out.Bytes(), want)
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/dlbp/dlbp/internal/reference"
 	"github.com/dlbp/dlbp/internal/testcluster"
-	"github.com/dlbp/dlbp/pkg/client"
 	"github.com/dlbp/dlbp/pkg/cluster"
 	"github.com/dlbp/dlbp/pkg/daemon"
 	"github.com/dlbp/dlbp/pkg/job"
@@ -190,28 +189,15 @@ func TestRelayIsNarrow(t *testing.T) {
 func TestNodeGoneBeforeReduceLBSawIt(t *testing.T) {
 	c := testcluster.Start(t, 2)
 	c.StopReduceLB()
-	text := genText(t, 4<<20, 23)
-	var want bytes.Buffer
-	if err := reference.WordCount([]string{text}, &want); err != nil {
-		t.Fatal(err)
-	}
 	cl := c.Client("dlbp")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	in, err := client.FileInputs([]string{text}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := cl.Submit(ctx, job.Spec{Job: "wordcount", Reducers: 2}, 256<<10, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := st.ID
+	id, want := submitWordcount(ctx, t, cl, 4<<20, 23, 256<<10, 2)
 	testcluster.WaitFor(t, time.Minute, "every map task to finish", func() bool {
 		st, err := cl.Status(ctx, id)
 		return err == nil && st.MapsTotal > 0 && st.MapsDone == st.MapsTotal
 	})
-	st, _ = cl.Status(ctx, id)
+	st, _ := cl.Status(ctx, id)
 	victim := c.Nodes[0]
 	ran := 0
 	for _, m := range st.Maps {
@@ -235,7 +221,7 @@ func TestNodeGoneBeforeReduceLBSawIt(t *testing.T) {
 		return true
 	})
 	c.StartReduceLB()
-	st, err = cl.Wait(ctx, id, nil)
+	st, err := cl.Wait(ctx, id, nil)
 	if err != nil || st.State != protocol.StateSucceeded {
 		t.Fatalf("wait: %v %+v", err, st)
 	}
@@ -243,6 +229,6 @@ func TestNodeGoneBeforeReduceLBSawIt(t *testing.T) {
 	if err := cl.WriteResult(ctx, st, &out); err != nil {
 		t.Fatal(err)
 	}
-	firstDiff(t, out.Bytes(), want.Bytes())
+	firstDiff(t, out.Bytes(), want)
 	t.Logf("%s had finished %d map tasks before it died; the job finished exact", victim.Opts.Name, ran)
 }

@@ -28,6 +28,20 @@ func reducerOf(st map[string]any) string {
 	return node
 }
 
+// wordcountWithOneReducer submits a wordcount of 16 MB with one reducer and waits until it is
+// picked; it returns the job, its reducer and the output the job must print.
+func (c *cluster) wordcountWithOneReducer(ctx context.Context) (id, reducer string, want *bytes.Buffer) {
+	c.t.Helper()
+	paths, want := wordcountInputs(c.t, c)
+	out, errb, err := c.dlbp(ctx, append([]string{"submit", "--job", "wordcount", "--reducers", "1", "--split-size", "128KiB", "--detach"}, paths...)...)
+	if err != nil {
+		c.t.Fatalf("submit: %v: %s", err, errb)
+	}
+	id = strings.TrimSpace(string(out))
+	waitFor(c.t, 60*time.Second, "the reducer to be picked", func() bool { reducer = reducerOf(c.status(id)); return reducer != "" })
+	return id, reducer, want
+}
+
 // TestReducerCutFromOneHolder: the reducer of a job loses its link to one node that holds map
 // outputs, and to it only: the load balancers, and every other node, still reach both. The
 // reducer cannot fetch those partials; it reports them, their map tasks run again on another
@@ -38,16 +52,9 @@ func TestReducerCutFromOneHolder(t *testing.T) {
 		t.Skipf("needs iptables: %v", err)
 	}
 	n, c, _ := startCluster(t)
-	paths, want := wordcountInputs(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	out, errb, err := c.dlbp(ctx, append([]string{"submit", "--job", "wordcount", "--reducers", "1", "--split-size", "128KiB", "--detach"}, paths...)...)
-	if err != nil {
-		t.Fatalf("submit: %v: %s", err, errb)
-	}
-	id := strings.TrimSpace(string(out))
-	var reducer string
-	waitFor(t, 60*time.Second, "the reducer to be picked", func() bool { reducer = reducerOf(c.status(id)); return reducer != "" })
+	id, reducer, want := c.wordcountWithOneReducer(ctx)
 	holder := "n1"
 	if reducer == holder {
 		holder = "n2"
@@ -75,16 +82,9 @@ func TestNodeCutFromReduceLB(t *testing.T) {
 		t.Skipf("needs iptables: %v", err)
 	}
 	n, c, _ := startClusterWith(t, clusterSetup{ownReduceLBHost: true, reduceLBArgs: []string{"--stall-timeout", "5s"}})
-	paths, want := wordcountInputs(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	out, errb, err := c.dlbp(ctx, append([]string{"submit", "--job", "wordcount", "--reducers", "1", "--split-size", "128KiB", "--detach"}, paths...)...)
-	if err != nil {
-		t.Fatalf("submit: %v: %s", err, errb)
-	}
-	id := strings.TrimSpace(string(out))
-	var reducer string
-	waitFor(t, 60*time.Second, "the reducer to be picked", func() bool { reducer = reducerOf(c.status(id)); return reducer != "" })
+	id, reducer, want := c.wordcountWithOneReducer(ctx)
 	n.dropBetween(reducer, "rlb")
 	cutAt := time.Now()
 	t.Logf("cut %s (the reducer) from reducelb with the job at %v map tasks done", reducer, nodesOfMaps(c.status(id)))
