@@ -402,6 +402,9 @@ func (e env) status(ctx context.Context, args []string) error {
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "job\t%s (%s, mode %s)\n", st.ID, jobTitle(st), st.Mode)
 	fmt.Fprintf(w, "state\t%s\n", st.State)
+	if st.Waiting != "" {
+		fmt.Fprintf(w, "waiting\t%s\n", st.Waiting)
+	}
 	if st.Error != "" {
 		fmt.Fprintf(w, "error\t%s\n", st.Error)
 	}

@@ -33,6 +33,9 @@ func (p *progress) update(st *protocol.JobStatus) {
 		return
 	}
 	line := fmt.Sprintf("job %s %s: maps %d/%d, reduces %d/%d", st.ID, st.State, st.MapsDone, st.MapsTotal, st.ReducesDone, st.Partitions)
+	if st.Waiting != "" {
+		line += "; waiting: " + st.Waiting
+	}
 	if !p.tty {
 		if line != p.last {
 			fmt.Fprintln(p.w, "dlbp: "+line)
@@ -53,7 +56,11 @@ func (p *progress) update(st *protocol.JobStatus) {
 		return
 	}
 	p.bar.ChangeMax(total)
-	p.bar.Describe(fmt.Sprintf("%s %s %s · maps %d/%d · reduces %d/%d", st.Job, st.State, humanBytes(st.InputBytes), st.MapsDone, st.MapsTotal, st.ReducesDone, st.Partitions))
+	desc := fmt.Sprintf("%s %s %s · maps %d/%d · reduces %d/%d", st.Job, st.State, humanBytes(st.InputBytes), st.MapsDone, st.MapsTotal, st.ReducesDone, st.Partitions)
+	if st.Waiting != "" {
+		desc += " · waiting: " + st.Waiting
+	}
+	p.bar.Describe(desc)
 	p.bar.Set(st.MapsDone + st.ReducesDone)
 }
 

@@ -14,6 +14,7 @@ func TestProgressPlainLinesAndQuiet(t *testing.T) {
 		{ID: "j1", State: "running", MapsTotal: 4, Partitions: 2},
 		{ID: "j1", State: "running", MapsTotal: 4, Partitions: 2},
 		{ID: "j1", State: "running", MapsDone: 4, MapsTotal: 4, Partitions: 2},
+		{ID: "j1", State: "running", MapsDone: 4, MapsTotal: 4, Partitions: 2, Waiting: "no reducelb in the cluster (mode dlbp needs one)"},
 		{ID: "j1", State: "succeeded", MapsDone: 4, MapsTotal: 4, ReducesDone: 2, Partitions: 2},
 	} {
 		p.update(&st)
@@ -21,6 +22,7 @@ func TestProgressPlainLinesAndQuiet(t *testing.T) {
 	p.done()
 	want := "dlbp: job j1 running: maps 0/4, reduces 0/2\n" +
 		"dlbp: job j1 running: maps 4/4, reduces 0/2\n" +
+		"dlbp: job j1 running: maps 4/4, reduces 0/2; waiting: no reducelb in the cluster (mode dlbp needs one)\n" +
 		"dlbp: job j1 succeeded: maps 4/4, reduces 2/2\n"
 	if buf.String() != want {
 		t.Fatalf("progress lines:\n%s\nwant:\n%s", buf.String(), want)

@@ -196,13 +196,33 @@ func (m *MapLB) ready() error {
 	if saveErr != nil {
 		return fmt.Errorf("saving job state failed (the disk of --data-dir?): %v", saveErr)
 	}
-	if len(m.Members(cluster.RoleNode)) == 0 {
-		return errors.New("no node in the cluster")
-	}
-	if m.mode == sched.ModeDLBP && len(m.Members(cluster.RoleReduceLB)) == 0 {
-		return errors.New("no reducelb in the cluster (mode dlbp needs one)")
+	if lack := m.clusterLacks(); lack != "" {
+		return errors.New(lack)
 	}
 	return nil
+}
+
+// clusterLacks names what the cluster lacks for any job to finish, or "". /readyz says it, and
+// so does the status of every unfinished job (waiting).
+func (m *MapLB) clusterLacks() string {
+	if len(m.Members(cluster.RoleNode)) == 0 {
+		return "no live node in the cluster"
+	}
+	if m.mode == sched.ModeDLBP && len(m.Members(cluster.RoleReduceLB)) == 0 {
+		return "no reducelb in the cluster (mode dlbp needs one)"
+	}
+	return ""
+}
+
+// waiting says why an unfinished job cannot progress now, or "". m.mu is held.
+func (m *MapLB) waiting(j *mjob) string {
+	if j.state != protocol.StateQueued && j.state != protocol.StateRunning {
+		return ""
+	}
+	if lack := m.clusterLacks(); lack != "" {
+		return lack
+	}
+	return m.sched.Waiting(j.id, time.Now())
 }
 
 func (m *MapLB) followMembers() {
@@ -1225,6 +1245,7 @@ func (m *MapLB) status(j *mjob) *protocol.JobStatus {
 	if j.state == protocol.StateRunning {
 		st.Maps = m.sched.Tasks(j.id)
 	}
+	st.Waiting = m.waiting(j)
 	if j.state == protocol.StateSucceeded {
 		st.Parts = slices.Clone(j.parts)
 		slices.SortFunc(st.Parts, func(a, b protocol.PartLocation) int { return a.Partition - b.Partition })

@@ -64,6 +64,7 @@ type StatusJSON struct {
 	Mode        string            `json:"mode"`
 	State       string            `json:"state"`
 	Error       string            `json:"error,omitempty"`
+	Waiting     string            `json:"waiting,omitempty"` // why an unfinished job cannot progress now
 	Partitions  int               `json:"partitions"`
 	InputBytes  int64             `json:"input_bytes"`
 	Submitted   string            `json:"submitted"`
@@ -92,7 +93,7 @@ func tasksJSON(ts []sched.TaskView) []TaskJSON {
 // ToJSON converts a status to its JSON form.
 func ToJSON(st *JobStatus) StatusJSON {
 	out := StatusJSON{
-		ID: st.ID, Job: st.Job, Params: st.Params, Mode: st.Mode, State: st.State, Error: st.Error,
+		ID: st.ID, Job: st.Job, Params: st.Params, Mode: st.Mode, State: st.State, Error: st.Error, Waiting: st.Waiting,
 		Partitions: st.Partitions, InputBytes: st.InputBytes,
 		Submitted: formatTime(st.Submitted), Started: formatTime(st.Started), Finished: formatTime(st.Finished),
 		MapsDone: st.MapsDone, MapsTotal: st.MapsTotal, ReducesDone: st.ReducesDone,

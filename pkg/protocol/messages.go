@@ -131,25 +131,28 @@ func Terminal(s string) bool {
 
 // JobStatus is everything known of a job: what `dlbp status` prints.
 type JobStatus struct {
-	ID          string            `msgpack:"id"`
-	Job         string            `msgpack:"job"`
-	Params      map[string]string `msgpack:"params,omitempty"`
-	Stream      *job.Stream       `msgpack:"stream,omitempty"` // a user job's programs
-	Mode        string            `msgpack:"mode"`
-	State       string            `msgpack:"state"`
-	Error       string            `msgpack:"error,omitempty"`
-	Partitions  int               `msgpack:"partitions"`
-	InputBytes  int64             `msgpack:"input"`
-	Submitted   time.Time         `msgpack:"submitted"`
-	Started     time.Time         `msgpack:"started"`
-	Finished    time.Time         `msgpack:"finished"`
-	Maps        []sched.TaskView  `msgpack:"maps"`
-	Reduces     []sched.TaskView  `msgpack:"reduces"`
-	Reducers    []sched.Pick      `msgpack:"reducers"`
-	MapsDone    int               `msgpack:"mapsdone"`
-	MapsTotal   int               `msgpack:"mapstotal"`
-	ReducesDone int               `msgpack:"reducesdone"`
-	Parts       []PartLocation    `msgpack:"parts,omitempty"` // where the result is, once succeeded
+	ID     string            `msgpack:"id"`
+	Job    string            `msgpack:"job"`
+	Params map[string]string `msgpack:"params,omitempty"`
+	Stream *job.Stream       `msgpack:"stream,omitempty"` // a user job's programs
+	Mode   string            `msgpack:"mode"`
+	State  string            `msgpack:"state"`
+	Error  string            `msgpack:"error,omitempty"`
+	// Waiting says why an unfinished job cannot progress now ("no reducelb in the cluster …"),
+	// from what maplb's /readyz and scheduler know; empty while it can.
+	Waiting     string           `msgpack:"waiting,omitempty"`
+	Partitions  int              `msgpack:"partitions"`
+	InputBytes  int64            `msgpack:"input"`
+	Submitted   time.Time        `msgpack:"submitted"`
+	Started     time.Time        `msgpack:"started"`
+	Finished    time.Time        `msgpack:"finished"`
+	Maps        []sched.TaskView `msgpack:"maps"`
+	Reduces     []sched.TaskView `msgpack:"reduces"`
+	Reducers    []sched.Pick     `msgpack:"reducers"`
+	MapsDone    int              `msgpack:"mapsdone"`
+	MapsTotal   int              `msgpack:"mapstotal"`
+	ReducesDone int              `msgpack:"reducesdone"`
+	Parts       []PartLocation   `msgpack:"parts,omitempty"` // where the result is, once succeeded
 }
 
 // JobList is every job maplb knows, newest last, without task details.
