@@ -28,21 +28,28 @@ const (
 	exitJobFailed   = 1
 	exitUsage       = 2
 	exitUnreachable = 3
+	// exitInterrupted: Ctrl-C (SIGINT) stopped the client; the job goes on unless
+	// --cancel-on-interrupt cancelled it (128 + SIGINT, as a shell reports it).
+	exitInterrupted = 130
 )
 
 const usage = `usage:
   dlbp submit [--lb HOST:PORT] --job NAME [--param KEY=VALUE]... [--reducers R]
               [--split-size BYTES] [--output DIR|-] [--force] [--detach] [--quiet]
-              [--fetch direct|lb] [INPUT...]
+              [--fetch direct|lb] [--cancel-on-interrupt] [INPUT...]
   dlbp submit --mapper CMD --reducer CMD [--combiner CMD] [--file F]...
               [--max-attempts N] [--task-timeout DURATION] [the options above] INPUT...
   dlbp wait JOB [--output DIR|-] [--force] [--quiet] [--fetch direct|lb]
+              [--cancel-on-interrupt]
   dlbp status JOB [--json]
   dlbp jobs [--json]
   dlbp nodes [--json]
   dlbp cancel JOB
 
 --lb defaults to $DLBP_LB, then 127.0.0.1:7070; --secret-file to $DLBP_SECRET_FILE.
+Ctrl-C on submit or wait leaves the job running and says how to follow it (dlbp wait JOB) or
+stop it (dlbp cancel JOB), exit status 130; --cancel-on-interrupt cancels it instead.
+Exit status: 0 done, 1 the job failed, 2 usage error, 3 maplb unreachable, 130 interrupted.
 --fetch direct (the default) reads the result's parts from the nodes that hold them, and
 through maplb when they do not answer; --fetch lb reads them all through maplb.
 INPUT is a file, or - for standard input. Jobs: ` + "%s" + `.
@@ -84,6 +91,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C ends the client at once
+	}()
 	cmds := map[string]func(context.Context, []string) error{
 		"submit": e.submit, "wait": e.wait, "status": e.status,
 		"jobs": e.jobs, "nodes": e.nodes, "cancel": e.cancel,
@@ -98,9 +109,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ue *usageError
 	var jf *jobFailed
 	var de *transport.DialError
+	var ie *interrupted
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &ie):
+		fmt.Fprint(stderr, ie.Error())
+		return exitInterrupted
+	case ctx.Err() != nil:
+		fmt.Fprintf(stderr, "dlbp %s: interrupted\n", args[0])
+		return exitInterrupted
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
@@ -237,6 +255,7 @@ func (e env) submit(ctx context.Context, args []string) error {
 	output := fs.String("output", "-", "directory for part files, or - for standard output")
 	force := fs.Bool("force", false, "let --output DIR replace a non-empty directory")
 	detach := fs.Bool("detach", false, "print the job id and return without waiting")
+	cancelOnInt := fs.Bool("cancel-on-interrupt", false, "cancel the job on Ctrl-C (by default Ctrl-C leaves it running and says how to follow it)")
 	var user client.UserJob
 	fs.StringVar(&user.Mapper, "mapper", "", "user job: the mapper command (a .wasm module and its arguments, or a native program)")
 	fs.StringVar(&user.Reducer, "reducer", "", "user job: the reducer command")
@@ -301,6 +320,9 @@ func (e env) submit(ctx context.Context, args []string) error {
 	} else {
 		st, err = cl.Submit(ctx, spec, splitSize, inputs)
 	}
+	if err != nil && ctx.Err() != nil {
+		return &interrupted{before: true}
+	}
 	if err != nil {
 		return err
 	}
@@ -309,16 +331,60 @@ func (e env) submit(ctx context.Context, args []string) error {
 		return nil
 	}
 	if !c.quiet {
-		fmt.Fprintf(e.stderr, "dlbp: job %s submitted (%s, %d map tasks)\n", st.ID, jobTitle(st), len(st.Maps))
+		fmt.Fprintf(e.stderr, "dlbp: job %s submitted (%s, %s)\n", st.ID, jobTitle(st), plural(st.MapsTotal, "map task"))
 	}
-	return e.finish(ctx, cl, st.ID, *output, c.quiet)
+	return e.finish(ctx, cl, st.ID, *output, c.quiet, *cancelOnInt)
 }
 
-// finish waits for a job and writes its result.
-func (e env) finish(ctx context.Context, cl *client.Client, id, output string, quiet bool) error {
+// plural says n things: "1 map task", "8 map tasks".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// interrupted is a Ctrl-C that stopped the client (exit status 130): before the job was
+// accepted (nothing runs), while it ran (it goes on, or was cancelled), or while its result was
+// written (it had succeeded).
+type interrupted struct {
+	id        string
+	before    bool  // the job was not accepted yet
+	succeeded bool  // the job had succeeded: its result was being written
+	cancelled bool  // --cancel-on-interrupt cancelled it
+	cancelErr error // why it could not be
+}
+
+func (e *interrupted) Error() string {
+	switch {
+	case e.before:
+		return "dlbp: interrupted before the job was accepted: no job runs (maplb drops what was uploaded)\n"
+	case e.succeeded:
+		return fmt.Sprintf("dlbp: interrupted while writing the result of job %s, which succeeded; to print it again:\n  dlbp wait %s\n", e.id, e.id)
+	case e.cancelled:
+		return fmt.Sprintf("dlbp: interrupted: job %s cancelled (--cancel-on-interrupt)\n", e.id)
+	case e.cancelErr != nil:
+		return fmt.Sprintf("dlbp: interrupted: cancelling job %s failed (%v); it may go on. To stop it:\n  dlbp cancel %s\n", e.id, e.cancelErr, e.id)
+	}
+	return fmt.Sprintf("dlbp: interrupted: job %s goes on without this client.\n  dlbp wait %s      follows it again and prints its result\n  dlbp cancel %s    stops it\n", e.id, e.id, e.id)
+}
+
+// finish waits for a job and writes its result. On Ctrl-C (ctx ends) it leaves the job running,
+// or cancels it when cancelOnInt, and says so.
+func (e env) finish(ctx context.Context, cl *client.Client, id, output string, quiet, cancelOnInt bool) error {
 	p := newProgress(e.stderr, quiet)
 	st, err := cl.Wait(ctx, id, p.update)
 	p.done()
+	if err != nil && ctx.Err() != nil {
+		ie := &interrupted{id: id}
+		if cancelOnInt {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, ie.cancelErr = cl.Cancel(cctx, id)
+			ie.cancelled = ie.cancelErr == nil
+		}
+		return ie
+	}
 	if err != nil {
 		return err
 	}
@@ -327,12 +393,17 @@ func (e env) finish(ctx context.Context, cl *client.Client, id, output string, q
 	}
 	if output == "-" {
 		w := bufio.NewWriterSize(e.stdout, 256<<10)
-		if err := cl.WriteResult(ctx, st, w); err != nil {
-			return err
+		err = cl.WriteResult(ctx, st, w)
+		if err == nil {
+			err = w.Flush()
 		}
-		return w.Flush()
+	} else {
+		err = cl.WriteResultDir(ctx, st, output)
 	}
-	return cl.WriteResultDir(ctx, st, output)
+	if err != nil && ctx.Err() != nil {
+		return &interrupted{id: id, succeeded: true}
+	}
+	return err
 }
 
 func (e env) oneJob(name string, args []string, extra func(fs *flag.FlagSet, c *common)) (string, *common, error) {
@@ -353,11 +424,12 @@ func (e env) oneJob(name string, args []string, extra func(fs *flag.FlagSet, c *
 
 func (e env) wait(ctx context.Context, args []string) error {
 	var output string
-	var force bool
+	var force, cancelOnInt bool
 	id, c, err := e.oneJob("wait", args, func(fs *flag.FlagSet, c *common) {
 		c.fetchFlag(fs)
 		fs.StringVar(&output, "output", "-", "directory for part files, or - for standard output")
 		fs.BoolVar(&force, "force", false, "let --output DIR replace a non-empty directory")
+		fs.BoolVar(&cancelOnInt, "cancel-on-interrupt", false, "cancel the job on Ctrl-C (by default Ctrl-C leaves it running)")
 	})
 	if err != nil {
 		return err
@@ -372,7 +444,7 @@ func (e env) wait(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cl.Close()
-	return e.finish(ctx, cl, id, output, c.quiet)
+	return e.finish(ctx, cl, id, output, c.quiet, cancelOnInt)
 }
 
 func (e env) printJSON(v any) error {
