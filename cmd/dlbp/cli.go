@@ -19,7 +19,6 @@ import (
 	"github.com/dlbp/dlbp/pkg/daemon"
 	"github.com/dlbp/dlbp/pkg/job"
 	"github.com/dlbp/dlbp/pkg/protocol"
-	"github.com/dlbp/dlbp/pkg/transport"
 )
 
 // Exit statuses (DESIGN.md).
@@ -42,9 +41,11 @@ const usage = `usage:
   dlbp wait JOB [--output DIR|-] [--force] [--quiet] [--fetch direct|lb]
               [--cancel-on-interrupt]
   dlbp status JOB [--json]
-  dlbp jobs [--json]
+  dlbp jobs [--json]             dlbp jobs --list (the built-in jobs, their parameters, examples)
   dlbp nodes [--json]
   dlbp cancel JOB
+  dlbp version
+  dlbp help [COMMAND]            one command's flags and examples
 
 --lb defaults to $DLBP_LB, then 127.0.0.1:7070; --secret-file to $DLBP_SECRET_FILE.
 Ctrl-C on submit or wait leaves the job running and says how to follow it (dlbp wait JOB) or
@@ -58,36 +59,25 @@ ends in .wasm is a WebAssembly module (WASI), e.g. --mapper 'wc.wasm map'; any o
 native program, run only by nodes started with --allow-exec.
 `
 
-// usageError is a mistake on the command line: exit status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
-
-// jobFailed is a job that ended without success: exit status 1.
-type jobFailed struct{ st *protocol.JobStatus }
-
-func (e *jobFailed) Error() string {
-	if e.st.Error != "" {
-		return fmt.Sprintf("job %s %s: %s", e.st.ID, e.st.State, e.st.Error)
-	}
-	return fmt.Sprintf("job %s %s", e.st.ID, e.st.State)
-}
-
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	verbose        *bool // --verbose: report adds the whole error
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := env{stdin, stdout, stderr}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	e := env{stdin, stdout, stderr, new(bool)}
+	if len(args) == 0 {
 		fmt.Fprintf(stderr, usage, strings.Join(job.Names(), ", "))
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help":
+		return e.help(nil)
+	case "help":
+		return e.help(args[1:])
+	case "--version", "-version":
+		args = []string{"version"}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -97,46 +87,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}()
 	cmds := map[string]func(context.Context, []string) error{
 		"submit": e.submit, "wait": e.wait, "status": e.status,
-		"jobs": e.jobs, "nodes": e.nodes, "cancel": e.cancel,
+		"jobs": e.jobs, "nodes": e.nodes, "cancel": e.cancel, "version": e.version,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "dlbp: unknown command %q\n", args[0])
-		fmt.Fprintf(stderr, usage, strings.Join(job.Names(), ", "))
+		fmt.Fprintf(stderr, "dlbp: no command %q (commands: %s; dlbp help shows them all)\n", args[0], strings.Join(commandNames(), ", "))
 		return exitUsage
 	}
 	err := cmd(ctx, args[1:])
-	var ue *usageError
-	var jf *jobFailed
-	var de *transport.DialError
-	var ie *interrupted
-	switch {
-	case err == nil:
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return exitOK
-	case errors.As(err, &ie):
-		fmt.Fprint(stderr, ie.Error())
-		return exitInterrupted
-	case ctx.Err() != nil:
-		fmt.Fprintf(stderr, "dlbp %s: interrupted\n", args[0])
-		return exitInterrupted
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "dlbp %s: %v\n", args[0], err)
-		return exitUsage
-	case errors.As(err, &jf):
-		fmt.Fprintf(stderr, "dlbp: %v\n", err)
-		return exitJobFailed
-	case errors.As(err, &de):
-		fmt.Fprintf(stderr, "dlbp: cannot reach maplb at %s: %v\n", de.Addr, de.Err)
-		return exitUnreachable
-	case transport.CodeOf(err) == transport.CodeBadRequest:
-		fmt.Fprintf(stderr, "dlbp %s: %v\n", args[0], err)
-		return exitUsage
-	default:
-		fmt.Fprintf(stderr, "dlbp %s: %v\n", args[0], err)
-		return exitJobFailed
 	}
+	return report(stderr, args[0], err, ctx.Err() != nil, *e.verbose)
 }
 
 // common holds the flags every command has.
@@ -153,8 +115,9 @@ func (c *common) fetchFlag(fs *flag.FlagSet) {
 }
 
 func (e env) flags(name string, c *common) *flag.FlagSet {
-	fs := flag.NewFlagSet("dlbp "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported once, by report; help by printHelp
+	fs.Usage = func() {}
 	lb := os.Getenv("DLBP_LB")
 	if lb == "" {
 		lb = "127.0.0.1:7070"
@@ -165,18 +128,20 @@ func (e env) flags(name string, c *common) *flag.FlagSet {
 	fs.StringVar(&c.tlsKey, "tls-key", os.Getenv("DLBP_TLS_KEY"), "key of --tls-cert")
 	fs.StringVar(&c.tlsCA, "tls-ca", os.Getenv("DLBP_TLS_CA"), "CA certificate that signs the cluster's certificates")
 	fs.BoolVar(&c.quiet, "quiet", false, "print no progress")
+	fs.BoolVar(e.verbose, "verbose", false, "on an error, also print its whole text (addresses, RPC methods, codes)")
 	return fs
 }
 
-// parse parses flags and positional arguments in any order.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+// parse parses flags and positional arguments in any order; --help prints the command's help.
+func (e env) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				printHelp(e.stdout, fs.Name(), fs)
 				return nil, err
 			}
-			return nil, usagef("%v", err)
+			return nil, usagef("%s", flagError(err))
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -188,6 +153,16 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// flagError words the flag package's errors as users type flags: "--name", not "-name".
+func flagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "no flag --" + name
+	}
+	msg = strings.Replace(msg, " for flag -", " for --", 1)
+	return strings.Replace(msg, "flag needs an argument: -", "flag needs an argument: --", 1)
 }
 
 func (c *common) client() (*client.Client, error) {
@@ -264,7 +239,7 @@ func (e env) submit(ctx context.Context, args []string) error {
 	fs.Var(&files, "file", "user job: a file shipped into every native task's working directory (repeatable)")
 	fs.IntVar(&user.MaxAttempts, "max-attempts", job.DefaultMaxAttempts, "user job: failed attempts of one task that fail the job")
 	fs.DurationVar(&user.TaskTimeout, "task-timeout", job.DefaultTaskTimeout, "user job: stop an attempt that neither reads input nor writes output for this long")
-	paths, err := parse(fs, args)
+	paths, err := e.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -321,7 +296,7 @@ func (e env) submit(ctx context.Context, args []string) error {
 		st, err = cl.Submit(ctx, spec, splitSize, inputs)
 	}
 	if err != nil && ctx.Err() != nil {
-		return &interrupted{before: true}
+		return &interruptedError{before: true}
 	}
 	if err != nil {
 		return err
@@ -344,10 +319,10 @@ func plural(n int, thing string) string {
 	return fmt.Sprintf("%d %ss", n, thing)
 }
 
-// interrupted is a Ctrl-C that stopped the client (exit status 130): before the job was
+// interruptedError is a Ctrl-C that stopped the client (exit status 130): before the job was
 // accepted (nothing runs), while it ran (it goes on, or was cancelled), or while its result was
 // written (it had succeeded).
-type interrupted struct {
+type interruptedError struct {
 	id        string
 	before    bool  // the job was not accepted yet
 	succeeded bool  // the job had succeeded: its result was being written
@@ -355,7 +330,7 @@ type interrupted struct {
 	cancelErr error // why it could not be
 }
 
-func (e *interrupted) Error() string {
+func (e *interruptedError) Error() string {
 	switch {
 	case e.before:
 		return "dlbp: interrupted before the job was accepted: no job runs (maplb drops what was uploaded)\n"
@@ -376,7 +351,7 @@ func (e env) finish(ctx context.Context, cl *client.Client, id, output string, q
 	st, err := cl.Wait(ctx, id, p.update)
 	p.done()
 	if err != nil && ctx.Err() != nil {
-		ie := &interrupted{id: id}
+		ie := &interruptedError{id: id}
 		if cancelOnInt {
 			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -401,7 +376,7 @@ func (e env) finish(ctx context.Context, cl *client.Client, id, output string, q
 		err = cl.WriteResultDir(ctx, st, output)
 	}
 	if err != nil && ctx.Err() != nil {
-		return &interrupted{id: id, succeeded: true}
+		return &interruptedError{id: id, succeeded: true}
 	}
 	return err
 }
@@ -412,7 +387,7 @@ func (e env) oneJob(name string, args []string, extra func(fs *flag.FlagSet, c *
 	if extra != nil {
 		extra(fs, &c)
 	}
-	pos, err := parse(fs, args)
+	pos, err := e.parse(fs, args)
 	if err != nil {
 		return "", nil, err
 	}
@@ -497,11 +472,14 @@ func elapsed(st *protocol.JobStatus) time.Duration {
 	return end.Sub(st.Submitted)
 }
 
-func (e env) noArgs(name string, args []string, asJSON *bool) (*client.Client, error) {
+func (e env) noArgs(name string, args []string, asJSON *bool, more ...func(*flag.FlagSet)) (*client.Client, error) {
 	var c common
 	fs := e.flags(name, &c)
 	fs.BoolVar(asJSON, "json", false, "print JSON")
-	pos, err := parse(fs, args)
+	for _, f := range more {
+		f(fs)
+	}
+	pos, err := e.parse(fs, args)
 	if err != nil {
 		return nil, err
 	}
@@ -512,10 +490,17 @@ func (e env) noArgs(name string, args []string, asJSON *bool) (*client.Client, e
 }
 
 func (e env) jobs(ctx context.Context, args []string) error {
-	var asJSON bool
-	cl, err := e.noArgs("jobs", args, &asJSON)
+	var asJSON, list bool
+	cl, err := e.noArgs("jobs", args, &asJSON, func(fs *flag.FlagSet) {
+		fs.BoolVar(&list, "list", false, "list the built-in jobs, their parameters and an example each, instead of the submitted jobs")
+	})
 	if err != nil {
 		return err
+	}
+	if list {
+		cl.Close()
+		e.listJobs()
+		return nil
 	}
 	defer cl.Close()
 	jobs, err := cl.Jobs(ctx)
@@ -576,6 +561,16 @@ func (e env) cancel(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "job %s %s\n", st.ID, st.State)
+	if st.State != protocol.StateCancelled {
+		return alreadyEnded{st}
+	}
+	fmt.Fprintf(e.stdout, "job %s cancelled\n", st.ID)
 	return nil
+}
+
+// alreadyEnded is a cancel of a job that had ended: nothing was cancelled (exit status 1).
+type alreadyEnded struct{ st *protocol.JobStatus }
+
+func (a alreadyEnded) Error() string {
+	return fmt.Sprintf("job %s had already %s: nothing to cancel", a.st.ID, a.st.State)
 }

@@ -70,6 +70,15 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 	}
 	m := scrape(t, c.MapLB.Base)
+	build := 0
+	for k, v := range m {
+		if strings.HasPrefix(k, "dlbp_build_info{") && strings.Contains(k, `goversion="go`) && v == 1 {
+			build++
+		}
+	}
+	if build != 1 {
+		t.Errorf("maplb has %d dlbp_build_info gauges with a Go version, want 1", build)
+	}
 	want := map[string]float64{
 		`dlbp_jobs{state="succeeded"}`: 1,
 		`dlbp_nodes{state="alive"}`:    3,

@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dlbp/dlbp/pkg/version"
 )
 
 // Metrics are what a daemon reports on /metrics. Every daemon has the same
@@ -78,6 +80,9 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	reg.MustRegister(m.TasksStarted, m.TasksFinished, m.TasksRetried, m.Bytes, m.TaskSeconds, m.JobSeconds, m.ReducerPicks, m.ModuleCompiles, m.NodePauses)
+	v := version.Get()
+	m.Gauge("dlbp_build_info", "Which build runs: always 1, with its version, commit and Go version as labels.",
+		prometheus.Labels{"version": v.Version, "commit": v.Commit, "goversion": v.Go}, func() float64 { return 1 })
 	return m
 }
 

@@ -127,6 +127,9 @@ func accepts(role cluster.Role, key string) bool {
 	return false
 }
 
+// ErrVersion is Parse's answer to --version: the caller prints the build and exits 0.
+var ErrVersion = errors.New("--version")
+
 // Parse reads a daemon's command line (and the config file it names).
 // Errors wrap ErrUsage.
 func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error) {
@@ -140,7 +143,7 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 	fs.StringVar(&join, "join", strings.Join(f.Join, ","), "gossip addresses of members to join, HOST:PORT[,HOST:PORT]")
 	fs.StringVar(&f.Name, "name", "", "unique member name (default: role, host name and a random suffix)")
 	fs.StringVar(&f.DataDir, "data-dir", "", "directory for this daemon's data (default ./dlbp-data/NAME)")
-	fs.StringVar(&f.HTTP, "http", f.HTTP, "HTTP listen address for health checks (empty: off)")
+	fs.StringVar(&f.HTTP, "http", f.HTTP, "HTTP listen address HOST:PORT for /healthz, /readyz and /metrics, and on maplb the dashboard at / (empty: off)")
 	fs.StringVar(&f.SecretFile, "secret-file", "", "file holding the cluster secret")
 	fs.BoolVar(&f.Insecure, "insecure", false, "allow non-loopback addresses without a cluster secret")
 	fs.StringVar(&f.TLSCert, "tls-cert", "", "PEM certificate for RPC over mutual TLS (with --tls-key and --tls-ca)")
@@ -149,6 +152,7 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 	fs.StringVar(&f.LogLevel, "log-level", f.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&f.LogFormat, "log-format", f.LogFormat, "console or json")
 	fs.StringVar(&f.Config, "config", "", "YAML config file (flags override it)")
+	showVersion := fs.Bool("version", false, "print the version, commit and Go version of this build, and exit")
 	if role == cluster.RoleMapLB {
 		fs.StringVar(&f.Mode, "mode", f.Mode, "dlbp (reducers picked by reducelb) or single (maplb reduces)")
 		fs.StringVar(&f.ResultTTL, "result-ttl", f.ResultTTL, "how long a finished job and its result are kept (Go duration)")
@@ -175,6 +179,9 @@ func Parse(role cluster.Role, args []string, stderr io.Writer) (*Options, error)
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if *showVersion {
+		return nil, ErrVersion
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))

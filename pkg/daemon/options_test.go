@@ -109,3 +109,12 @@ func TestParseBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionFlag: every daemon takes --version, and Parse says so without starting anything.
+func TestVersionFlag(t *testing.T) {
+	for _, role := range []cluster.Role{cluster.RoleMapLB, cluster.RoleReduceLB, cluster.RoleNode} {
+		if _, err := Parse(role, []string{"--version"}, io.Discard); !errors.Is(err, ErrVersion) {
+			t.Errorf("%s --version: %v, want ErrVersion", role, err)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dlbp/dlbp/pkg/cluster"
+	"github.com/dlbp/dlbp/pkg/version"
 )
 
 // Daemon is a started daemon: Shutdown leaves gracefully (draining, handing
@@ -36,6 +37,10 @@ func Main(role cluster.Role, args []string, stderr io.Writer, start func(*Option
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
+	if errors.Is(err, ErrVersion) {
+		fmt.Println(version.Get().String(string(role)))
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %s\n", role, strings.TrimPrefix(err.Error(), ErrUsage.Error()+": "))
 		return 2
@@ -47,6 +52,8 @@ func Main(role cluster.Role, args []string, stderr io.Writer, start func(*Option
 	}
 	defer log.Sync()
 	log = log.With(zap.String("daemon", o.Name))
+	v := version.Get()
+	log.Info("starting", zap.String("version", v.Version), zap.String("commit", v.Commit), zap.String("go", v.Go))
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	d, err := start(o, log)

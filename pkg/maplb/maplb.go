@@ -18,6 +18,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -518,7 +519,11 @@ func (m *MapLB) handleSubmitBegin(ctx context.Context, r *protocol.SubmitBegin) 
 		return nil, transport.Errorf(transport.CodeBadRequest, "%v", err)
 	}
 	if err := jb.Validate(&spec, len(spec.Docs) > 0); err != nil {
-		return nil, transport.Errorf(transport.CodeBadRequest, "%s: %v", spec.Job, err)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, spec.Job+": ") && !strings.HasPrefix(msg, spec.Job+" ") {
+			msg = spec.Job + ": " + msg // the job named once, whatever its own error says
+		}
+		return nil, transport.Errorf(transport.CodeBadRequest, "%s", msg)
 	}
 	if spec.Stream != nil {
 		if err := m.checkUserJob(ctx, &spec); err != nil {
@@ -1095,6 +1100,16 @@ func (m *MapLB) endJob(j *mjob, state, reason string) {
 	j.maps = m.sched.Tasks(j.id)
 	m.sched.Forget(j.id)
 	j.state, j.err, j.finished = state, reason, now
+	for i := range j.reduces { // as reducelb last told them: none runs once the job ended
+		for k := range j.reduces[i].Attempts {
+			if a := &j.reduces[i].Attempts[k]; a.State == sched.AttemptRunning {
+				a.State, a.End, a.Reason = sched.AttemptFailed, now, "job "+state
+			}
+		}
+		if j.reduces[i].State == sched.TaskRunning {
+			j.reduces[i].State = sched.TaskFailed
+		}
+	}
 	m.Metrics.JobSeconds.WithLabelValues(j.spec.Job, state).Observe(now.Sub(j.submitted).Seconds())
 	if j.started.IsZero() {
 		j.started = now
