@@ -411,7 +411,7 @@ func (c *Client) WriteResultDir(ctx context.Context, st *protocol.JobStatus, dir
 	}
 	for p := 0; p < st.Partitions; p++ {
 		path := filepath.Join(dir, fmt.Sprintf("part-%05d", p))
-		if _, err := shuffle.WriteFileAtomic(ctx, path, true, func(w io.Writer) error {
+		if _, err := shuffle.WriteUserFile(ctx, path, func(w io.Writer) error {
 			r := c.part(ctx, st, p)
 			defer r.Close()
 			return job.WriteLines(r, w)

@@ -74,13 +74,17 @@ type Base struct {
 // NewBase opens the daemon's RPC listener (so its address is known before
 // it joins) and prepares its server and client. Handlers are registered on
 // Server before Start.
+//
+// Nothing is created on disk until the addresses are known to be free: a daemon that cannot
+// start (a port in use) leaves no data directory behind.
 func NewBase(o Options, log *zap.Logger, gossip cluster.Config) (*Base, error) {
-	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
 	l, err := net.Listen("tcp", o.RPC)
 	if err != nil {
 		return nil, fmt.Errorf("rpc listen on %s: %w", o.RPC, err)
+	}
+	if err := gossipFree(o.Gossip); err != nil {
+		l.Close()
+		return nil, err
 	}
 	b := &Base{
 		Opts: o, Log: log, rpcL: l, Gossip: gossip, Metrics: NewMetrics(), stopped: make(chan struct{}),
@@ -94,7 +98,33 @@ func NewBase(o Options, log *zap.Logger, gossip cluster.Config) (*Base, error) {
 			return nil, fmt.Errorf("http listen on %s: %w", o.HTTP, err)
 		}
 	}
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		l.Close()
+		if b.httpL != nil {
+			b.httpL.Close()
+		}
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
 	return b, nil
+}
+
+// gossipFree checks that the gossip address (TCP and UDP, as memberlist binds it) is free now,
+// so that a start that would fail there fails before anything is created. Port 0 is always free.
+func gossipFree(addr string) error {
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "0" {
+		return nil
+	}
+	t, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("gossip listen on %s: %w", addr, err)
+	}
+	t.Close()
+	u, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("gossip listen on %s: %w", addr, err)
+	}
+	u.Close()
+	return nil
 }
 
 // RPCAddr is the address the RPC server listens on.

@@ -3,11 +3,14 @@ package daemon
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap"
 
 	"github.com/dlbp/dlbp/pkg/cluster"
 )
@@ -115,6 +118,32 @@ func TestVersionFlag(t *testing.T) {
 	for _, role := range []cluster.Role{cluster.RoleMapLB, cluster.RoleReduceLB, cluster.RoleNode} {
 		if _, err := Parse(role, []string{"--version"}, io.Discard); !errors.Is(err, ErrVersion) {
 			t.Errorf("%s --version: %v, want ErrVersion", role, err)
+		}
+	}
+}
+
+// TestFailedStartCreatesNothing: a daemon whose port is in use fails to start and leaves no
+// data directory behind.
+func TestFailedStartCreatesNothing(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, port := range []string{"rpc", "gossip"} {
+		o := Defaults(cluster.RoleNode)
+		o.Name, o.DataDir = "n", filepath.Join(t.TempDir(), "data")
+		o.RPC, o.Gossip = "127.0.0.1:0", "127.0.0.1:0"
+		if port == "rpc" {
+			o.RPC = busy.Addr().String()
+		} else {
+			o.Gossip = busy.Addr().String()
+		}
+		if _, err := NewBase(o, zap.NewNop(), cluster.Config{}); err == nil || !strings.Contains(err.Error(), "listen on") {
+			t.Fatalf("%s port in use: %v", port, err)
+		}
+		if _, err := os.Stat(o.DataDir); !os.IsNotExist(err) {
+			t.Errorf("%s port in use: the data directory was created (%v)", port, err)
 		}
 	}
 }

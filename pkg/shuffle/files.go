@@ -9,9 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 
 	"github.com/dlbp/dlbp/pkg/integrity"
@@ -301,16 +304,22 @@ func WriteFileAtomic(ctx context.Context, path string, durable bool, fill func(w
 	if durable {
 		syncAbove = -1
 	}
-	return writeFileAtomic(ctx, path, syncAbove, fill)
+	return writeFileAtomic(ctx, path, syncAbove, 0o600, fill)
+}
+
+// WriteUserFile is WriteFileAtomic (durable) for a file the user asked for (dlbp --output):
+// created with mode 0666 less the process's umask, as any Unix tool creates its output.
+func WriteUserFile(ctx context.Context, path string, fill func(w io.Writer) error) (int64, error) {
+	return writeFileAtomic(ctx, path, -1, 0o666, fill)
 }
 
 // writeFileAtomic is WriteFileAtomic that syncs the file when it is larger
-// than syncAbove bytes.
-func writeFileAtomic(ctx context.Context, path string, syncAbove int64, fill func(w io.Writer) error) (int64, error) {
+// than syncAbove bytes, and creates it with perm (less the umask).
+func writeFileAtomic(ctx context.Context, path string, syncAbove int64, perm os.FileMode, fill func(w io.Writer) error) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return 0, err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	f, err := createTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp", perm)
 	if err != nil {
 		return 0, err
 	}
@@ -352,6 +361,19 @@ func writeFileAtomic(ctx context.Context, path string, syncAbove int64, fill fun
 		}
 	}
 	return st.Size(), nil
+}
+
+// createTemp creates a new file in dir named prefix and a random suffix, with perm less the
+// umask (os.CreateTemp always uses 0600).
+func createTemp(dir, prefix string, perm os.FileMode) (*os.File, error) {
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, fs.ErrExist) && try < 100 {
+			continue
+		}
+		return f, err
+	}
 }
 
 // CountingReader tells Count how many bytes each Read returned.

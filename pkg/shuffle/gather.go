@@ -424,7 +424,7 @@ func (g *Gatherer) reduceFiles(k partKey, st *gathering) (int64, error) {
 	}
 	// A gathering forgotten while it reduces (its job cancelled, its reducer superseded)
 	// commits nothing: no part is left that nobody will ask for.
-	return writeFileAtomic(st.ctx, g.layout.ResultPath(k.job, k.p), g.SyncAbove, func(w io.Writer) error {
+	return writeFileAtomic(st.ctx, g.layout.ResultPath(k.job, k.p), g.SyncAbove, 0o600, func(w io.Writer) error {
 		cw := integrity.NewWriter(&countingWriter{w: w, count: st.advance})
 		rw := job.NewRecordWriter(cw)
 		if err := job.ReduceTask(&st.spec, env, inputs, rw); err != nil {
