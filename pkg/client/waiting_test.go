@@ -66,3 +66,17 @@ func TestWaitingIsSaid(t *testing.T) {
 		}
 	})
 }
+
+// TestFirstBadRecordIsReported: sum over a text file, cut into many splits that run at once:
+// every split's first line is bad, and the job names the document's first line, whichever
+// split failed first. (Before, a later split's error often won the race: "line 2209".)
+func TestFirstBadRecordIsReported(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	text := genText(t, 2<<20, 61)
+	for i := range 3 {
+		st, _ := run(t, c.Client([]string{"dlbp", "single", "dlbp"}[i]), job.Spec{Job: "sum", Reducers: 1}, 64<<10, []string{text})
+		if st.State != protocol.StateFailed || !strings.Contains(st.Error, text+":1: ") {
+			t.Fatalf("run %d: %s %q, want a failure naming %s:1", i, st.State, st.Error, text)
+		}
+	}
+}

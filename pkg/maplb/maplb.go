@@ -867,6 +867,10 @@ func (m *MapLB) handleMapDone(_ context.Context, r *protocol.MapDone) (*protocol
 	m.rpcOf[r.Node] = r.NodeRPC
 	out := m.sched.TaskDone(r.Job, r.Task, r.Attempt, r.End)
 	m.cancelAttempts(out.Cancel)
+	if out.JobFailed != "" { // the last task before the input's first bad record
+		m.endJob(j, protocol.StateFailed, out.JobFailed)
+		return &protocol.Empty{}, nil
+	}
 	m.Metrics.TasksFinished.WithLabelValues("map", "superseded").Add(float64(len(out.Cancel)))
 	if out.First {
 		m.Metrics.TasksFinished.WithLabelValues("map", "done").Inc()

@@ -63,6 +63,11 @@ type mapJob struct {
 	failed  bool
 	stopped bool // failed or cancelled: nothing more is scheduled
 	rules   Rules
+	// badInput is the first task, in input order, whose input failed it (FaultInput), or -1;
+	// badReason is why. The job fails with that reason once every earlier task is done, so
+	// that the record it names is the input's first bad one, whichever split failed first.
+	badInput  int
+	badReason string
 }
 
 // Assignment tells the daemon to start attempt Attempt of a map task on Node.
@@ -175,7 +180,7 @@ func (s *MapScheduler) NodeDown(name string, now time.Time, reason string) []Att
 // AddJob adds a job with n map tasks, numbered 0..n-1, all pending.
 func (s *MapScheduler) AddJob(id string, n int) {
 	s.seq++
-	j := &mapJob{id: id, seq: s.seq, tasks: make([]*task, n), pending: make([]int, n)}
+	j := &mapJob{id: id, seq: s.seq, tasks: make([]*task, n), pending: make([]int, n), badInput: -1}
 	for i := range j.tasks {
 		j.tasks[i] = &task{state: TaskPending}
 		j.pending[i] = i
@@ -502,7 +507,7 @@ func (s *MapScheduler) TaskDone(job string, ti, ai int, end time.Time) MapOutcom
 		out.Cancel = append(out.Cancel, AttemptRef{Job: job, Task: ti, Attempt: oi, Node: o.Node})
 	}
 	removePending(j, ti)
-	return out
+	return s.badInputVerdict(j, end, out)
 }
 
 // Winner returns the attempt that completed a done task.
@@ -548,12 +553,11 @@ func (s *MapScheduler) TaskFailed(job string, ti, ai int, now time.Time, reason 
 	if j.rules.MaxAttempts > 0 {
 		maxFailures, poisoned = j.rules.MaxAttempts, false
 	}
-	permanent := fault == FaultInput
-	if permanent || poisoned || t.failures >= maxFailures {
-		msg := reason
-		if !permanent {
-			msg = fmt.Sprintf("map task %d failed %d times on %d nodes, last: %s", ti, t.failures, len(t.failedOn), reason)
-		}
+	if fault == FaultInput {
+		return s.badInputAt(j, ti, reason, now, paused)
+	}
+	if poisoned || t.failures >= maxFailures {
+		msg := fmt.Sprintf("map task %d failed %d times on %d nodes, last: %s", ti, t.failures, len(t.failedOn), reason)
 		return MapOutcome{JobFailed: msg, Cancel: s.stop(j, now, "job failed"), Paused: paused}
 	}
 	if len(t.running()) == 0 {
@@ -561,6 +565,50 @@ func (s *MapScheduler) TaskFailed(job string, ti, ai int, now time.Time, reason 
 		j.pending = append([]int{ti}, j.pending...)
 	}
 	return MapOutcome{Paused: paused}
+}
+
+// badInputAt records that task ti's input is bad (a record the job cannot take). The job
+// fails, with the reason of the first such task in input order: at once when every earlier
+// task is done, else once they are (an earlier one may hold an earlier bad record). Later
+// tasks no longer matter: they are cancelled and not run.
+func (s *MapScheduler) badInputAt(j *mapJob, ti int, reason string, now time.Time, paused string) MapOutcome {
+	t := j.tasks[ti]
+	t.state = TaskFailed
+	removePending(j, ti)
+	if j.badInput >= 0 && j.badInput < ti {
+		return MapOutcome{Paused: paused}
+	}
+	j.badInput, j.badReason = ti, reason
+	out := MapOutcome{Paused: paused}
+	for later := ti + 1; later < len(j.tasks); later++ {
+		lt := j.tasks[later]
+		for _, ai := range lt.running() {
+			a := &lt.attempts[ai]
+			a.State, a.End, a.Reason = AttemptFailed, now, fmt.Sprintf("not needed: the input of task %d is bad", ti)
+			s.release(j, a.Node)
+			out.Cancel = append(out.Cancel, AttemptRef{Job: j.id, Task: later, Attempt: ai, Node: a.Node})
+		}
+		if lt.state != TaskDone {
+			lt.state = TaskFailed
+			removePending(j, later)
+		}
+	}
+	return s.badInputVerdict(j, now, out)
+}
+
+// badInputVerdict fails a job with bad input once every task before the first bad one is done.
+func (s *MapScheduler) badInputVerdict(j *mapJob, now time.Time, out MapOutcome) MapOutcome {
+	if j.badInput < 0 || j.stopped {
+		return out
+	}
+	for ti := 0; ti < j.badInput; ti++ {
+		if j.tasks[ti].state != TaskDone {
+			return out
+		}
+	}
+	out.JobFailed = j.badReason
+	out.Cancel = append(out.Cancel, s.stop(j, now, "job failed")...)
+	return out
 }
 
 // Reject records that an attempt never started (its node refused it or

@@ -58,3 +58,32 @@ func TestWaiting(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstBadRecordInInputOrder: bad input found by a later split first does not decide the
+// job's error: the job fails with the earliest bad task's reason, once every task before it is
+// done; tasks after it are stopped.
+func TestFirstBadRecordInInputOrder(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewMapScheduler(ModeDLBP)
+	s.NodeUp(NodeInfo{Name: "a", Slots: 4})
+	s.AddJob("j", 4)
+	as := s.Schedule(now)
+	if len(as) != 4 {
+		t.Fatalf("%d attempts started, want 4", len(as))
+	}
+	if o := s.TaskFailed("j", 2, 0, now, "line 2209: bad", FaultInput); o.JobFailed != "" {
+		t.Fatalf("task 2's bad input failed the job before tasks 0 and 1 ended: %q", o.JobFailed)
+	} else if len(o.Cancel) != 1 || o.Cancel[0].Task != 3 {
+		t.Fatalf("cancelled %+v, want task 3's attempt", o.Cancel)
+	}
+	if o := s.TaskFailed("j", 1, 0, now, "line 1: bad", FaultInput); o.JobFailed != "" {
+		t.Fatalf("task 1's bad input failed the job before task 0 ended: %q", o.JobFailed)
+	}
+	o := s.TaskDone("j", 0, 0, now)
+	if o.JobFailed != "line 1: bad" {
+		t.Fatalf("once task 0 is done: JobFailed %q, want task 1's reason", o.JobFailed)
+	}
+	if o := s.TaskFailed("j", 0, 0, now, "late", FaultInput); o.JobFailed != "" {
+		t.Fatalf("a report after the job failed: %+v", o)
+	}
+}
