@@ -7,7 +7,16 @@
 #   scripts/demo.sh            # the Gutenberg texts of ../shared when present,
 #                              # else a generated corpus of 8 MB
 #   scripts/demo.sh FILE...    # your own files
+#   scripts/demo.sh --keep     # leave the cluster running afterwards, and say how to use
+#                              # it (dashboard, DLBP_LB) and how to stop it
 set -euo pipefail
+
+keep=0
+if [[ ${1:-} == --keep ]]; then
+  keep=1
+  shift
+fi
+case ${1:-} in -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/dlbp-demo.XXXXXX")
@@ -67,7 +76,8 @@ start reducelb reducelb --join "$seed"
 for i in 1 2 3; do start "node$i" node --join "$seed" --slots 2; done
 lb=$(field maplb rpc)
 lb_single=$(field maplb-single rpc)
-echo "cluster up: maplb (dlbp) $lb, maplb (single) $lb_single, dashboard/health http://$(field maplb http)/healthz"
+http=$(field maplb http)
+echo "cluster up: maplb (dlbp) $lb, maplb (single) $lb_single; dashboard http://$http/ (health: http://$http/healthz)"
 
 for _ in $(seq 100); do
   n=$("$bin/dlbp" nodes --lb "$lb" | awk '$2 == "node" && $4 == "alive"' | wc -l)
@@ -108,4 +118,29 @@ if cmp -s "$work/wordcount-dlbp.txt" "$work/wordcount-single.txt"; then
 else
   echo "the two modes disagree!" >&2
   exit 1
+fi
+
+if ((keep)); then
+  {
+    echo '#!/usr/bin/env bash'
+    echo "# stops the cluster scripts/demo.sh --keep started, and removes its files"
+    echo "kill -TERM ${pids[*]} 2>/dev/null; sleep 2; kill -KILL ${pids[*]} 2>/dev/null; rm -rf '$work'"
+  } >"$work/stop.sh"
+  chmod +x "$work/stop.sh"
+  pids=() # the cluster stays up
+  trap - EXIT
+  cat <<NEXT
+
+The cluster keeps running (--keep). Next, the client at the dlbp-mode maplb ($lb_single is
+the one in mode single), the built-in jobs with their parameters, and two jobs:
+  export DLBP_LB=$lb
+  $bin/dlbp nodes
+  $bin/dlbp jobs --list
+  $bin/dlbp submit --job grep --param pattern='whale' ${inputs[0]}
+  $bin/dlbp submit --job sum --param range=1..1000000
+  dashboard:   http://$http/
+  daemon logs: $work/logs/    data: $work/data/    binaries: $bin/
+To stop it and remove its files:
+  $work/stop.sh
+NEXT
 fi
