@@ -197,6 +197,11 @@ func (b *Base) Start(meta cluster.Meta, ready func() error, mux *http.ServeMux) 
 	b.gossipGauges()
 	b.wg.Add(1)
 	go b.rememberPeers()
+	fields := []zap.Field{zap.String("rpc", b.RPCAddr()), zap.String("gossip", c.GossipAddr()), zap.String("data_dir", b.Opts.DataDir)}
+	if h := b.HTTPAddr(); h != "" {
+		fields = append(fields, zap.String("http", "http://"+h+"/"))
+	}
+	b.Log.Info("serving", fields...)
 	return b.writeAddrs()
 }
 

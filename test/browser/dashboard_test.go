@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,4 +119,47 @@ func TestDashboard(t *testing.T) {
 	if err != nil || final.State != protocol.StateSucceeded {
 		t.Fatalf("job after the node loss: %v %+v", err, final)
 	}
+}
+
+// TestDashboardSaysWhyAJobWaits: a job that cannot progress (the cluster has no node) shows
+// why on the dashboard, in the jobs table, from the same source as dlbp status; once a node
+// joins, the job finishes and the reason goes away.
+func TestDashboardSaysWhyAJobWaits(t *testing.T) {
+	browser := chromium(t)
+	c := testcluster.StartWith(t, 0, func(o *daemon.Options) {
+		if o.Role == "maplb" {
+			o.HTTP = "127.0.0.1:0"
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := c.Client("dlbp")
+	st, err := cl.Submit(ctx, job.Spec{Job: "sum", Reducers: 1, Params: map[string]string{"range": "1..1000"}}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	url := "http://" + c.MapLB.HTTPAddr() + "/"
+	row := `tr.job[data-job="` + st.ID + `"]`
+	if err := chromedp.Do(bctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(row))); err != nil {
+		t.Fatalf("opening %s: %v", url, err)
+	}
+	text := func() string {
+		s, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(row)))
+		return s
+	}
+	testcluster.WaitFor(t, 30*time.Second, "the jobs table to say why the job waits", func() bool {
+		return strings.Contains(text(), "waiting: no live node in the cluster")
+	})
+	c.AddNode("node1")
+	if st, err = cl.Wait(ctx, st.ID, nil); err != nil || st.State != protocol.StateSucceeded {
+		t.Fatalf("once a node joined: %v %+v", err, st)
+	}
+	testcluster.WaitFor(t, 30*time.Second, "the reason to go away once the job ran", func() bool {
+		return !strings.Contains(text(), "waiting") && strings.Contains(text(), "succeeded")
+	})
 }
