@@ -111,7 +111,7 @@ type common struct {
 
 // fetchFlag adds --fetch, for the commands that read a result.
 func (c *common) fetchFlag(fs *flag.FlagSet) {
-	fs.StringVar(&c.fetch, "fetch", client.FetchDirect, "read the result's parts from the nodes (direct) or through maplb (lb)")
+	fs.StringVar(&c.fetch, "fetch", client.FetchDirect, "`direct|lb`: the result's parts read from the nodes that hold them, or all through maplb")
 }
 
 func (e env) flags(name string, c *common) *flag.FlagSet {
@@ -122,11 +122,11 @@ func (e env) flags(name string, c *common) *flag.FlagSet {
 	if lb == "" {
 		lb = "127.0.0.1:7070"
 	}
-	fs.StringVar(&c.lb, "lb", lb, "maplb address HOST:PORT")
-	fs.StringVar(&c.secretFile, "secret-file", os.Getenv("DLBP_SECRET_FILE"), "file holding the cluster secret")
-	fs.StringVar(&c.tlsCert, "tls-cert", os.Getenv("DLBP_TLS_CERT"), "client certificate for mutual TLS")
-	fs.StringVar(&c.tlsKey, "tls-key", os.Getenv("DLBP_TLS_KEY"), "key of --tls-cert")
-	fs.StringVar(&c.tlsCA, "tls-ca", os.Getenv("DLBP_TLS_CA"), "CA certificate that signs the cluster's certificates")
+	fs.StringVar(&c.lb, "lb", lb, "the `HOST:PORT` of maplb")
+	fs.StringVar(&c.secretFile, "secret-file", os.Getenv("DLBP_SECRET_FILE"), "`FILE` holding the cluster secret")
+	fs.StringVar(&c.tlsCert, "tls-cert", os.Getenv("DLBP_TLS_CERT"), "client certificate `FILE` for mutual TLS")
+	fs.StringVar(&c.tlsKey, "tls-key", os.Getenv("DLBP_TLS_KEY"), "key `FILE` of --tls-cert")
+	fs.StringVar(&c.tlsCA, "tls-ca", os.Getenv("DLBP_TLS_CA"), "`FILE` of the CA certificate that signs the cluster's certificates")
 	fs.BoolVar(&c.quiet, "quiet", false, "print no progress")
 	fs.BoolVar(e.verbose, "verbose", false, "on an error, also print its whole text (addresses, RPC methods, codes)")
 	return fs
@@ -222,23 +222,23 @@ func (e env) submit(ctx context.Context, args []string) error {
 	var c common
 	fs := e.flags("submit", &c)
 	c.fetchFlag(fs)
-	name := fs.String("job", "", "job to run: "+strings.Join(job.Names(), ", "))
+	name := fs.String("job", "", "the built-in job to run, by `NAME`: "+strings.Join(job.Names(), ", ")+" (dlbp jobs --list)")
 	ps := params{}
-	fs.Var(ps, "param", "job parameter KEY=VALUE (repeatable)")
-	reducers := fs.Int("reducers", 1, "reduce partitions R")
-	split := fs.String("split-size", "0", "bytes per map task (0: chosen by maplb)")
-	output := fs.String("output", "-", "directory for part files, or - for standard output")
+	fs.Var(ps, "param", "a job parameter, `KEY=VALUE` (repeatable; dlbp jobs --list shows each job's)")
+	reducers := fs.Int("reducers", 1, "`R`, the number of reduce partitions (and of part files)")
+	split := fs.String("split-size", "0", "`BYTES` of input per map task (KiB, MiB, GiB suffixes; 0: chosen by maplb)")
+	output := fs.String("output", "-", "`DIR` for part-NNNNN files and _SUCCESS, or - for standard output")
 	force := fs.Bool("force", false, "let --output DIR replace a non-empty directory")
 	detach := fs.Bool("detach", false, "print the job id and return without waiting")
 	cancelOnInt := fs.Bool("cancel-on-interrupt", false, "cancel the job on Ctrl-C (by default Ctrl-C leaves it running and says how to follow it)")
 	var user client.UserJob
-	fs.StringVar(&user.Mapper, "mapper", "", "user job: the mapper command (a .wasm module and its arguments, or a native program)")
-	fs.StringVar(&user.Reducer, "reducer", "", "user job: the reducer command")
-	fs.StringVar(&user.Combiner, "combiner", "", "user job: an optional combiner command")
+	fs.StringVar(&user.Mapper, "mapper", "", "user job: the mapper `CMD` (a .wasm module and its arguments, or a native program)")
+	fs.StringVar(&user.Reducer, "reducer", "", "user job: the reducer `CMD`")
+	fs.StringVar(&user.Combiner, "combiner", "", "user job: an optional combiner `CMD`")
 	files := listFlag{}
-	fs.Var(&files, "file", "user job: a file shipped into every native task's working directory (repeatable)")
-	fs.IntVar(&user.MaxAttempts, "max-attempts", job.DefaultMaxAttempts, "user job: failed attempts of one task that fail the job")
-	fs.DurationVar(&user.TaskTimeout, "task-timeout", job.DefaultTaskTimeout, "user job: stop an attempt that neither reads input nor writes output for this long")
+	fs.Var(&files, "file", "user job: a `FILE` shipped into every native task's working directory (repeatable)")
+	fs.IntVar(&user.MaxAttempts, "max-attempts", job.DefaultMaxAttempts, "user job: `N` failed attempts of one task fail the job")
+	fs.DurationVar(&user.TaskTimeout, "task-timeout", job.DefaultTaskTimeout, "user job: stop an attempt that neither reads input nor writes output for this `DURATION`")
 	paths, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -402,7 +402,7 @@ func (e env) wait(ctx context.Context, args []string) error {
 	var force, cancelOnInt bool
 	id, c, err := e.oneJob("wait", args, func(fs *flag.FlagSet, c *common) {
 		c.fetchFlag(fs)
-		fs.StringVar(&output, "output", "-", "directory for part files, or - for standard output")
+		fs.StringVar(&output, "output", "-", "`DIR` for part-NNNNN files and _SUCCESS, or - for standard output")
 		fs.BoolVar(&force, "force", false, "let --output DIR replace a non-empty directory")
 		fs.BoolVar(&cancelOnInt, "cancel-on-interrupt", false, "cancel the job on Ctrl-C (by default Ctrl-C leaves it running)")
 	})

@@ -70,7 +70,11 @@ func explain(cmd string, err error, interrupted bool) (string, int) {
 		case transport.CodeUnavailable:
 			code = exitUnreachable
 		}
-		return fmt.Sprintf("dlbp %s: %s\n", cmd, re.Msg), code
+		hint := ""
+		if re.Code == transport.CodeNotFound && strings.HasPrefix(re.Msg, "no job ") {
+			hint = "(dlbp jobs lists the jobs maplb keeps; finished ones go when their results expire)\n"
+		}
+		return fmt.Sprintf("dlbp %s: %s\n%s", cmd, re.Msg, hint), code
 	case errors.Is(err, flag.ErrHelp):
 		return "", exitOK
 	}

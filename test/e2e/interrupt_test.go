@@ -68,7 +68,7 @@ func TestInterruptIsHonest(t *testing.T) {
 	if m := regexp.MustCompile(`dlbp: job (\S+) submitted`).FindStringSubmatch(stderr); m != nil {
 		id = m[1]
 	}
-	for _, want := range []string{"job " + id + " goes on without this client", "dlbp wait " + id, "dlbp cancel " + id} {
+	for _, want := range []string{"job " + id + " submitted (sum, 1 map task)", "job " + id + " goes on without this client", "dlbp wait " + id, "dlbp cancel " + id} {
 		if id == "" || !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q", want)
 		}
