@@ -428,22 +428,6 @@ func assertSame(t *testing.T, got, want string) {
 	t.Fatal("outputs differ")
 }
 
-func BenchmarkWordcountMap(b *testing.B) {
-	data := generated(b, 8<<20, 1)
-	spec := &job.Spec{Job: "wordcount", Reducers: 1}
-	j, _ := job.Lookup("wordcount")
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		m, _ := j.NewMapper(spec, job.MapEnv{})
-		if err := m.Map(job.Task{Length: int64(len(data)), FirstLine: 1}, bytes.NewReader(data)); err != nil {
-			b.Fatal(err)
-		}
-		if err := m.Finish([]*job.RecordWriter{job.NewRecordWriter(io.Discard)}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func BenchmarkWordcountReduce(b *testing.B) {
 	data := generated(b, 8<<20, 1)
 	spec := &job.Spec{Job: "wordcount", Reducers: 1}
