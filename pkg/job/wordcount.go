@@ -1,12 +1,12 @@
 package job
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 )
 
 // wordcountJob counts words: maximal runs of Unicode letters, case kept. Output lines are
@@ -31,7 +31,7 @@ func (wordcountJob) Validate(spec *Spec, hasInput bool) error {
 }
 
 func (j wordcountJob) NewMapper(spec *Spec, env MapEnv) (Mapper, error) {
-	m := &wordcountMapper{spec: spec, index: make(map[string]int32)}
+	m := &wordcountMapper{spec: spec, table: newWordTable()}
 	m.spill = newSpiller(spec, env, m, j.Combine)
 	return m, nil
 }
@@ -47,16 +47,13 @@ func (wordcountJob) Combine(key []byte, values [][]byte, out func([]byte) error)
 	return out(binary.AppendUvarint(nil, total))
 }
 
-// wordcountMapper combines counts in memory. Words index counts so that a word seen again costs
-// a map lookup without allocation (m[string(b)] does not copy b); only a new word allocates, and
-// charges the spiller for it.
+// wordcountMapper combines counts in memory, in a wordTable: a word seen again costs a probe
+// without allocation; only a new word takes memory, which it charges to the spiller.
 type wordcountMapper struct {
 	spec    *Spec
 	spill   *spiller
 	scanner wordScanner
-	index   map[string]int32
-	words   []string
-	counts  []int64
+	table   *wordTable
 }
 
 // Map counts the words of one split.
@@ -74,15 +71,10 @@ func (m *wordcountMapper) Map(t Task, r io.Reader) error {
 
 // count adds one occurrence of word.
 func (m *wordcountMapper) count(word []byte) error {
-	if i, ok := m.index[string(word)]; ok {
-		m.counts[i]++
-		return nil
+	if m.table.add(word) {
+		return m.spill.charge(len(word) + 8 + entryOverhead)
 	}
-	w := string(word)
-	m.index[w] = int32(len(m.words))
-	m.words = append(m.words, w)
-	m.counts = append(m.counts, 1)
-	return m.spill.charge(len(w) + 8 + entryOverhead)
+	return nil
 }
 
 // Finish writes every word with its uvarint count, sorted, to its hash partition.
@@ -95,19 +87,17 @@ func (m *wordcountMapper) Finish(parts []*RecordWriter) error {
 }
 
 func (m *wordcountMapper) sorted(r int) ([]int32, []int) {
-	return sortEntries(len(m.words), r,
-		func(i int32) int { return hashPartitionString(m.words[i], r) },
-		func(a, b int32) int { return strings.Compare(m.words[a], m.words[b]) })
+	t := m.table
+	return sortEntries(t.len(), r,
+		func(i int32) int { return HashPartition(t.word(i), r) },
+		func(a, b int32) int { return bytes.Compare(t.word(a), t.word(b)) })
 }
 
 func (m *wordcountMapper) appendRecord(i int32, key, value []byte) ([]byte, []byte) {
-	return append(key, m.words[i]...), binary.AppendUvarint(value, uint64(m.counts[i]))
+	return append(key, m.table.word(i)...), binary.AppendUvarint(value, uint64(m.table.counts[i]))
 }
 
-func (m *wordcountMapper) reset() {
-	m.index = make(map[string]int32)
-	m.words, m.counts = nil, nil
-}
+func (m *wordcountMapper) reset() { m.table.reset() }
 
 // wordcountReducer sums a word's counts.
 type wordcountReducer struct{ line []byte }
