@@ -50,6 +50,8 @@ type Node struct {
 	// dropReport, when set (tests only), loses the reports it names, as a network would.
 	dropReport atomic.Pointer[func(method string, msg any) bool]
 
+	resultsAsked map[string]time.Time // job → when maplbs were last asked of its results (outputs.go; the tick's only)
+
 	outMu   sync.Mutex
 	outputs map[string]outputJob // jobs whose map outputs are here (outputs.go)
 	wg      sync.WaitGroup
@@ -84,12 +86,13 @@ func New(o daemon.Options, log *zap.Logger, gossip cluster.Config) (*Node, error
 		return nil, err
 	}
 	n := &Node{
-		Base:     b,
-		layout:   shuffle.Layout{Dir: o.DataDir},
-		running:  map[attemptKey]context.CancelFunc{},
-		copies:   map[partKey]*partCopy{},
-		reduceLB: map[string]string{},
-		outputs:  map[string]outputJob{},
+		Base:         b,
+		layout:       shuffle.Layout{Dir: o.DataDir},
+		running:      map[attemptKey]context.CancelFunc{},
+		copies:       map[partKey]*partCopy{},
+		reduceLB:     map[string]string{},
+		outputs:      map[string]outputJob{},
+		resultsAsked: map[string]time.Time{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	b.Metrics.Gauge("dlbp_disk_free_bytes", "Free space of the data directory's disk, as last looked at.", nil, func() float64 {
@@ -203,6 +206,7 @@ func (n *Node) Start() error {
 				n.Log.Info("dropped gatherings nobody asked for lately", zap.Strings("partitions", gone), zap.Duration("idle", gatherExpiry))
 			}
 			n.dropStaleOutputs(time.Now())
+			n.dropOrphanResults(time.Now())
 		})
 	}()
 	return nil

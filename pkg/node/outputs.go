@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dlbp/dlbp/pkg/cluster"
 	"github.com/dlbp/dlbp/pkg/protocol"
 	"github.com/dlbp/dlbp/pkg/transport"
 )
@@ -62,6 +63,66 @@ func (n *Node) dropStaleOutputs(now time.Time) {
 		n.outMu.Unlock()
 		n.Log.Info("dropped the map outputs of a job that ended while nobody told this node", zap.String("job", job))
 	}
+}
+
+// Results (parts and copies) are removed when maplb says the job expired (job.forget with
+// Results). A node that was down or cut off at that moment never hears it, and a node back
+// under a new name holds parts nobody names, so it also asks: a job whose results have not
+// changed for resultsIdle is looked up at every maplb of the cluster, each resultsIdle at most,
+// and its results go once every maplb answers that it does not know the job (expired or never
+// seen). A maplb that does not answer, or no maplb at all, keeps them.
+const resultsIdle = time.Minute
+
+// dropOrphanResults removes the results of jobs no maplb knows any more (see resultsIdle).
+func (n *Node) dropOrphanResults(now time.Time) {
+	dir := filepath.Join(n.Opts.DataDir, "results")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	var lbs []string
+	for _, m := range n.Members(cluster.RoleMapLB) {
+		lbs = append(lbs, m.Meta.RPC)
+	}
+	if len(lbs) == 0 {
+		return
+	}
+	for _, e := range entries {
+		job := e.Name()
+		info, err := e.Info()
+		if err != nil || now.Sub(info.ModTime()) < resultsIdle || now.Sub(n.resultsAsked[job]) < resultsIdle {
+			continue
+		}
+		n.resultsAsked[job] = now
+		if !n.unknownToAll(job, lbs) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, job)); err != nil {
+			n.Log.Warn("removing the results of an expired job", zap.String("job", job), zap.Error(err))
+			continue
+		}
+		delete(n.resultsAsked, job)
+		n.Log.Info("removed the results of a job no maplb knows any more", zap.String("job", job))
+	}
+	for job := range n.resultsAsked {
+		if _, err := os.Stat(filepath.Join(dir, job)); err != nil {
+			delete(n.resultsAsked, job)
+		}
+	}
+}
+
+// unknownToAll reports whether every maplb at lbs answers that it does not know job.
+func (n *Node) unknownToAll(job string, lbs []string) bool {
+	for _, lb := range lbs {
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		var st protocol.JobStatus
+		err := n.Client.Call(ctx, lb, protocol.MethodJobStatus, &protocol.JobRef{Job: job}, &st)
+		cancel()
+		if transport.CodeOf(err) != transport.CodeNotFound {
+			return false // it knows the job, or did not answer
+		}
+	}
+	return true
 }
 
 // jobOver asks maplb whether a job has ended or is unknown to it.
