@@ -187,12 +187,20 @@ func TestRelayIsNarrow(t *testing.T) {
 // and would never learn that it left. maplb, which saw it leave, runs its tasks again, and the
 // job finishes exact. (Before, maplb passed those reports on forever and the job hung.)
 func TestNodeGoneBeforeReduceLBSawIt(t *testing.T) {
-	c := testcluster.Start(t, 2)
-	c.StopReduceLB()
+	// The job starts while reducelb is up (maplb starts a job only then), with no node yet;
+	// reducelb then stops, and the nodes that join run every map without it.
+	c := testcluster.Start(t, 0)
 	cl := c.Client("dlbp")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	id, want := submitWordcount(ctx, t, cl, 4<<20, 23, 256<<10, 2)
+	testcluster.WaitFor(t, 30*time.Second, "the job to start", func() bool {
+		st, err := cl.Status(ctx, id)
+		return err == nil && st.State == protocol.StateRunning
+	})
+	c.StopReduceLB()
+	c.AddNode("node1")
+	c.AddNode("node2")
 	testcluster.WaitFor(t, time.Minute, "every map task to finish", func() bool {
 		st, err := cl.Status(ctx, id)
 		return err == nil && st.MapsTotal > 0 && st.MapsDone == st.MapsTotal
